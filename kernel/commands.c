@@ -1,0 +1,499 @@
+/*
+ * kernel/commands.c — the built-in subcommands and the command dispatcher.
+ *
+ * `tessera COMMAND [options]`: serve, config check, module list, status,
+ * reload, stop, version, help, plus whatever enabled modules register with
+ * ts_cli_add.  Usage errors (unknown command or option) print a usage line
+ * and exit 2; configuration errors exit 1.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/boot.h"
+#include "kernel/commands.h"
+#include "kernel/serve.h"
+
+#define TS_EXIT_USAGE 2
+
+struct ts_command {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static int ts_cmd_help(int argc, char **argv);
+static int ts_cmd_version(int argc, char **argv);
+static int ts_cmd_serve(int argc, char **argv);
+static int ts_cmd_config(int argc, char **argv);
+static int ts_cmd_module(int argc, char **argv);
+static int ts_cmd_control(int argc, char **argv);
+
+static const struct ts_command ts_commands[] = {
+	{ "serve", "serve [-c FILE] [--allow-root]",
+	  "run the mail server in the foreground", ts_cmd_serve },
+	{ "config", "config check [-c FILE]",
+	  "validate the configuration and every enabled module's settings",
+	  ts_cmd_config },
+	{ "module", "module list [--hooks] [-c FILE]",
+	  "list configured modules, what they registered, hook order",
+	  ts_cmd_module },
+	{ "status", "status [-c FILE]", "ask the running server how it is",
+	  ts_cmd_control },
+	{ "reload", "reload [-c FILE]",
+	  "make the running server re-read its configuration",
+	  ts_cmd_control },
+	{ "stop", "stop [-c FILE]", "stop the running server gracefully",
+	  ts_cmd_control },
+	{ "version", "version", "print the version and plugin ABI",
+	  ts_cmd_version },
+	{ "help", "help [COMMAND]", "show commands, or one command's usage",
+	  ts_cmd_help },
+};
+#define TS_COMMAND_COUNT (sizeof(ts_commands) / sizeof(ts_commands[0]))
+
+bool
+ts__command_is_builtin(const char *name)
+{
+	for (size_t i = 0; i < TS_COMMAND_COUNT; i++)
+		if (strcmp(ts_commands[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static const struct ts_command *
+ts_command_find(const char *name)
+{
+	for (size_t i = 0; i < TS_COMMAND_COUNT; i++)
+		if (strcmp(ts_commands[i].name, name) == 0)
+			return &ts_commands[i];
+	return NULL;
+}
+
+static int
+ts_usage_error(const char *usage, const char *fmt, const char *what)
+{
+	fprintf(stderr, "tessera: ");
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, "\nusage: tessera %s\n", usage);
+	return TS_EXIT_USAGE;
+}
+
+/*
+ * Options shared by commands.  Parses -c FILE, --config FILE,
+ * --config=FILE, -h/--help and the flags a command allows; collects
+ * positional words.  Returns -1 to go on, or an exit status.
+ */
+struct ts_opts {
+	const char *config;
+	bool help;
+	bool hooks;
+	bool allow_root;
+	char *words[8];
+	int word_count;
+};
+
+static int
+ts_parse_opts(int argc, char **argv, const char *usage, const char *flags,
+	      struct ts_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->config = getenv("TESSERA_CONFIG");
+	if (o->config == NULL || *o->config == '\0')
+		o->config = TS_DEFAULT_CONFIG;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc)
+				return ts_usage_error(usage,
+						      "option %s needs a file",
+						      a);
+			o->config = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			o->config = a + 9;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			o->help = true;
+		} else if (strcmp(a, "--hooks") == 0 &&
+			   strstr(flags, "hooks") != NULL) {
+			o->hooks = true;
+		} else if (strcmp(a, "--allow-root") == 0 &&
+			   strstr(flags, "allow-root") != NULL) {
+			o->allow_root = true;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return ts_usage_error(usage, "unknown option %s", a);
+		} else if (o->word_count < 8) {
+			o->words[o->word_count++] = argv[i];
+		} else {
+			return ts_usage_error(usage, "too many arguments%s", "");
+		}
+	}
+	if (o->help) {
+		printf("usage: tessera %s\n", usage);
+		return 0;
+	}
+	return -1;
+}
+
+/* --- help, version ------------------------------------------------------- */
+
+static void
+ts_print_help(FILE *out)
+{
+	fprintf(out, "usage: tessera COMMAND [options]\n\ncommands:\n");
+	for (size_t i = 0; i < TS_COMMAND_COUNT; i++)
+		fprintf(out, "  %-34s %s\n", ts_commands[i].usage,
+			ts_commands[i].summary);
+	fprintf(out, "\nEnabled modules may add commands; "
+		     "`tessera module list` shows them.\n"
+		     "Every command takes -c FILE (default %s, or "
+		     "$TESSERA_CONFIG).\n",
+		TS_DEFAULT_CONFIG);
+}
+
+static int
+ts_cmd_help(int argc, char **argv)
+{
+	struct ts_opts o;
+	int rc = ts_parse_opts(argc, argv, "help [COMMAND]", "", &o);
+	if (rc >= 0)
+		return rc;
+	if (o.word_count == 0) {
+		ts_print_help(stdout);
+		return 0;
+	}
+	const struct ts_command *cmd = ts_command_find(o.words[0]);
+	if (cmd == NULL)
+		return ts_usage_error("help [COMMAND]", "unknown command '%s'",
+				      o.words[0]);
+	printf("usage: tessera %s\n%s\n", cmd->usage, cmd->summary);
+	return 0;
+}
+
+static int
+ts_cmd_version(int argc, char **argv)
+{
+	struct ts_opts o;
+	int rc = ts_parse_opts(argc, argv, "version", "", &o);
+	if (rc >= 0)
+		return rc;
+	if (o.word_count > 0)
+		return ts_usage_error("version", "unexpected argument '%s'",
+				      o.words[0]);
+	printf("tessera %s (plugin ABI %d.%d, build %s)\n", PACKAGE_VERSION,
+	       TS_ABI_MAJOR, TS_ABI_MINOR, TS_BUILD_SIGNATURE);
+	return 0;
+}
+
+/* --- serve, config check ------------------------------------------------ */
+
+static int
+ts_cmd_serve(int argc, char **argv)
+{
+	struct ts_opts o;
+	const char *usage = "serve [-c FILE] [--allow-root]";
+	int rc = ts_parse_opts(argc, argv, usage, "allow-root", &o);
+	if (rc >= 0)
+		return rc;
+	if (o.word_count > 0)
+		return ts_usage_error(usage, "unexpected argument '%s'",
+				      o.words[0]);
+	struct ts__serve_opts so = {
+		.config_path = o.config,
+		.allow_root = o.allow_root,
+	};
+	return ts__serve(&so);
+}
+
+static int
+ts_cmd_config(int argc, char **argv)
+{
+	struct ts_opts o;
+	const char *usage = "config check [-c FILE]";
+	int rc = ts_parse_opts(argc, argv, usage, "", &o);
+	if (rc >= 0)
+		return rc;
+	if (o.word_count != 1 || strcmp(o.words[0], "check") != 0)
+		return ts_usage_error(usage, "unknown or missing subcommand%s",
+				      o.word_count ? " (try check)" : "");
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct ts_kernel k;
+	rc = ts__boot_kernel(&k, &loop, o.config, true, TS_LOG_WARN);
+	if (rc == 0) {
+		printf("%s: configuration ok, %zu module%s enabled\n",
+		       o.config, k.module_count,
+		       k.module_count == 1 ? "" : "s");
+		ts__boot_teardown(&k);
+	}
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	return rc;
+}
+
+/* --- module list --------------------------------------------------------- */
+
+static void
+ts_print_hook(const char *module, int prio, unsigned flags, void *arg)
+{
+	bool *first = arg;
+	printf("%s%s(%d%s)", *first ? " " : ", ", module, prio,
+	       (flags & TS_HOOK_PARALLEL) ? ", parallel" : "");
+	*first = false;
+}
+
+static void
+ts_print_module(const struct ts_kernel *k, const struct ts__module *mod)
+{
+	const struct ts_module *d = mod->desc;
+	printf("%s %s enabled=%s file=%s\n", mod->name,
+	       d->version != NULL ? d->version : "-",
+	       mod->enabled ? "yes" : "no", mod->path);
+	if (d->description != NULL)
+		printf("  description: %s\n", d->description);
+	printf("  requires:");
+	const char *const *r = d->requires;
+	if (r == NULL || *r == NULL)
+		printf(" -");
+	for (; r != NULL && *r != NULL; r++)
+		printf(" %s", *r);
+	printf("\n");
+	if (!mod->enabled)
+		return;
+
+	printf("  hooks:");
+	bool any = false;
+	for (int p = 0; p < TS_HOOK_POINT_COUNT; p++) {
+		size_t n = ts__hooks_count(k->hooks, &mod->ctx,
+					   (enum ts_hook_point)p);
+		if (n == 0)
+			continue;
+		printf(" %s", ts_hook_point_name((enum ts_hook_point)p));
+		if (n > 1)
+			printf("x%zu", n);
+		any = true;
+	}
+	printf("%s\n  services:", any ? "" : " -");
+	any = false;
+	for (size_t i = 0; i < k->service_count; i++) {
+		if (k->services[i].owner != &mod->ctx)
+			continue;
+		printf(" %s/%s", k->services[i].kind, k->services[i].name);
+		any = true;
+	}
+	printf("%s\n  commands:", any ? "" : " -");
+	any = false;
+	for (size_t i = 0; i < k->cli_count; i++) {
+		if (k->cli[i].owner != &mod->ctx)
+			continue;
+		printf(" %s", k->cli[i].name);
+		any = true;
+	}
+	printf("%s\n", any ? "" : " -");
+}
+
+static int
+ts_cmd_module(int argc, char **argv)
+{
+	struct ts_opts o;
+	const char *usage = "module list [--hooks] [-c FILE]";
+	int rc = ts_parse_opts(argc, argv, usage, "hooks", &o);
+	if (rc >= 0)
+		return rc;
+	if (o.word_count != 1 || strcmp(o.words[0], "list") != 0)
+		return ts_usage_error(usage, "unknown or missing subcommand%s",
+				      o.word_count ? " (try list)" : "");
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct ts_kernel k;
+	struct ts__boot b;
+	ts__kernel_init(&k, &loop);
+	k.log.max = TS_LOG_WARN;
+	rc = 1;
+	if (ts__boot_load(o.config, &b) != 0) {
+		ts__boot_print_errors(b.cfg);
+		ts__boot_free(&b);
+		ts__kernel_fini(&k);
+		goto out;
+	}
+	ts__boot_adopt(&k, &b);
+	char *error = NULL;
+	if (ts__boot_apply_core(&k, k.cfg, &error) != 0) {
+		fprintf(stderr, "%s\n", error);
+		free(error);
+	} else if (ts__boot_check(&k, k.cfg) != 0) {
+		ts__boot_print_errors(k.cfg);
+	} else if (ts__boot_init(&k) == 0) {
+		rc = 0;
+		for (size_t i = 0; i < k.module_count; i++)
+			ts_print_module(&k, k.modules[i]);
+		for (size_t i = 0; i < b.all_count; i++)
+			if (b.all[i] != NULL && !b.all[i]->enabled)
+				ts_print_module(&k, b.all[i]);
+		if (o.hooks) {
+			printf("hook order:\n");
+			for (int p = 0; p < TS_HOOK_POINT_COUNT; p++) {
+				bool first = true;
+				printf("  %s:",
+				       ts_hook_point_name((enum ts_hook_point)p));
+				ts__hooks_each(k.hooks, (enum ts_hook_point)p,
+					       ts_print_hook, &first);
+				printf("%s\n", first ? " -" : "");
+			}
+		}
+	}
+	ts__boot_free(&b);
+	ts__boot_teardown(&k);
+out:
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	return rc;
+}
+
+/* --- control-socket commands --------------------------------------------- */
+
+static int
+ts_cmd_control(int argc, char **argv)
+{
+	struct ts_opts o;
+	char *usage = ts_xasprintf("%s [-c FILE]", argv[0]);
+	int rc = ts_parse_opts(argc, argv, usage, "", &o);
+	if (rc < 0 && o.word_count > 0)
+		rc = ts_usage_error(usage, "unexpected argument '%s'",
+				    o.words[0]);
+	free(usage);
+	if (rc >= 0)
+		return rc;
+	struct ts_cfg *cfg = ts__cfg_parse(o.config);
+	if (cfg->error_count > 0) {
+		ts__boot_print_errors(cfg);
+		ts__cfg_free(&cfg);
+		return 1;
+	}
+	/*
+	 * Only the socket's path matters here, read raw: a running server
+	 * must stay reachable (e.g. to be told to reload) even when some
+	 * other key of the file on disk is broken.
+	 */
+	const char *socket_path = NULL, *data_dir = NULL;
+	for (size_t i = 0; i < cfg->sect_count; i++) {
+		if (strcmp(cfg->sects[i]->type, "core") != 0)
+			continue;
+		socket_path = ts__cfg_raw(cfg->sects[i], "control_socket");
+		data_dir = ts__cfg_raw(cfg->sects[i], "data_dir");
+	}
+	char *path;
+	if (socket_path != NULL && *socket_path != '\0')
+		path = ts_xstrdup(socket_path);
+	else
+		path = ts_xasprintf("%s/control",
+				    data_dir != NULL ? data_dir
+						     : TS_LOCALSTATEDIR);
+	rc = ts__control_send(path, argv[0]);
+	free(path);
+	ts__cfg_free(&cfg);
+	return rc;
+}
+
+/* --- module commands and dispatch ------------------------------------------ */
+
+/*
+ * `tessera NAME …` for a command some module registered: boot fully (init,
+ * no listeners), run it, tear down.  Returns -1 if no module has NAME.
+ */
+static int
+ts_run_module_command(int argc, char **argv)
+{
+	const char *config = getenv("TESSERA_CONFIG");
+	if (config == NULL || *config == '\0')
+		config = TS_DEFAULT_CONFIG;
+	/* -c may come anywhere; the module sees its own arguments only. */
+	char **args = ts_xcalloc((size_t)argc + 1, sizeof(*args));
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 ||
+		     strcmp(argv[i], "--config") == 0) &&
+		    i + 1 < argc) {
+			config = argv[++i];
+			continue;
+		}
+		if (strncmp(argv[i], "--config=", 9) == 0) {
+			config = argv[i] + 9;
+			continue;
+		}
+		args[n++] = argv[i];
+	}
+
+	/*
+	 * Without a loadable configuration we cannot know which commands the
+	 * modules offer: treat the word as an unknown command (exit 2) and
+	 * say why, rather than as a configuration error.
+	 */
+	struct ts__boot probe;
+	if (ts__boot_load(config, &probe) != 0) {
+		fprintf(stderr,
+			"tessera: '%s' is no built-in command, and module "
+			"commands are unknown: %s\n",
+			argv[0], probe.cfg->errors[0]);
+		ts__boot_free(&probe);
+		free(args);
+		return -1;
+	}
+	ts__boot_free(&probe);
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct ts_kernel k;
+	int rc = ts__boot_kernel(&k, &loop, config, true, TS_LOG_WARN);
+	if (rc == 0) {
+		const struct ts__cli_cmd *cmd = ts__cli_find(&k, argv[0]);
+		if (cmd == NULL) {
+			rc = -1;
+		} else {
+			k.phase = TS__PHASE_RUN;
+			rc = cmd->fn(cmd->owner, n, args);
+			/* Let work the command queued complete. */
+			uv_run(&loop, UV_RUN_DEFAULT);
+		}
+		ts__boot_teardown(&k);
+	}
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	free(args);
+	return rc;
+}
+
+int
+ts__main(int argc, char **argv)
+{
+	if (argc < 2) {
+		ts_print_help(stderr);
+		return TS_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+		ts_print_help(stdout);
+		return 0;
+	}
+	if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0)
+		name = "version";
+	const struct ts_command *cmd = ts_command_find(name);
+	if (cmd != NULL) {
+		argv[1] = (char *)cmd->name;
+		return cmd->run(argc - 1, argv + 1);
+	}
+	if (name[0] != '-') {
+		int rc = ts_run_module_command(argc - 1, argv + 1);
+		if (rc >= 0)
+			return rc;
+	}
+	fprintf(stderr, "tessera: unknown command '%s'\n"
+			"usage: tessera COMMAND [options] "
+			"(see tessera help)\n",
+		name);
+	return TS_EXIT_USAGE;
+}

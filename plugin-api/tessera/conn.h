@@ -1,0 +1,110 @@
+/*
+ * tessera/conn.h — accepted connections and the protocol service.
+ *
+ * The kernel owns listeners (`[listener NAME]` sections) and the
+ * connections they accept.  A protocol module registers a service of kind
+ * "protocol" whose vtable (struct ts_protocol) receives the connection's
+ * events; listeners name the protocol that serves them.  On accept the
+ * kernel runs the conn_open hooks, waits any delay they ask for, then calls
+ * the protocol's `open` with their verdict.  Input arrives as CRLF lines
+ * (the terminator stripped; a bare LF also ends a line) of at most the
+ * listener's max_line bytes.
+ *
+ * Everything here runs on the event-loop thread.
+ */
+#ifndef TESSERA_CONN_H
+#define TESSERA_CONN_H
+
+#include <tessera/common.h>
+#include <tessera/hook.h>
+#include <tessera/log.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ts_conn;
+
+/* The vtable of a "protocol" service. */
+struct ts_protocol {
+	/*
+	 * The conn_open hooks are done.  On TS_VERDICT_REJECT or
+	 * TS_VERDICT_TEMPFAIL write a refusal and ts_conn_close(); otherwise
+	 * greet.
+	 */
+	void (*open)(struct ts_conn *conn, const struct ts_hook_result *res);
+	/* One input line, without its line terminator; NUL-terminated. */
+	void (*line)(struct ts_conn *conn, const char *line, size_t len);
+	/*
+	 * A line exceeded max_line; its bytes up to the next LF are dropped.
+	 * May be NULL: the kernel then closes the connection.
+	 */
+	void (*line_too_long)(struct ts_conn *conn);
+	/*
+	 * tessera is stopping: finish politely (e.g. "421") and close soon.
+	 * Connections still open after [core] shutdown_grace are closed by
+	 * the kernel.  May be NULL: the kernel closes at once.
+	 */
+	void (*shutdown)(struct ts_conn *conn);
+	/*
+	 * The connection is closing (peer left, ts_conn_close — also from
+	 * inside this protocol's own callbacks —, timeout or shutdown).
+	 * Cancel the hook runs you hold (ts_hook_run_cancel); no callback
+	 * follows and writes are refused.  Per-connection data is freed
+	 * (with its destroy function) later, when the socket is closed.
+	 * May be NULL.
+	 */
+	void (*close)(struct ts_conn *conn);
+};
+
+/* Unique id within this process, for logs ("conn=17"). */
+uint64_t ts_conn_id(const struct ts_conn *conn);
+/*
+ * The module serving the connection (the owner of its protocol service),
+ * so protocol callbacks reach their module's data with ts_ctx_data().
+ */
+struct ts_ctx *ts_conn_protocol_ctx(const struct ts_conn *conn);
+/* Name of the listener that accepted it. */
+const char *ts_conn_listener(const struct ts_conn *conn);
+/* Numeric addresses ("127.0.0.1", "::1") and ports. */
+const char *ts_conn_remote_ip(const struct ts_conn *conn);
+unsigned ts_conn_remote_port(const struct ts_conn *conn);
+const char *ts_conn_local_ip(const struct ts_conn *conn);
+unsigned ts_conn_local_port(const struct ts_conn *conn);
+
+/* Queue bytes to send (copied).  Returns 0, or TS_E_STATE once closing. */
+int ts_conn_write(struct ts_conn *conn, const void *data, size_t len);
+int ts_conn_printf(struct ts_conn *conn, const char *fmt, ...)
+	TS_PRINTF(2, 3);
+
+/*
+ * Stop (or restart) delivering lines, e.g. while a hook is pending; input
+ * stays buffered.
+ */
+void ts_conn_pause(struct ts_conn *conn);
+void ts_conn_resume(struct ts_conn *conn);
+
+/*
+ * Close after the queued output is sent.  `reason` goes to the log line
+ * ("quit", "timeout").  The protocol's close runs later, on the loop.
+ */
+void ts_conn_close(struct ts_conn *conn, const char *reason);
+bool ts_conn_closing(const struct ts_conn *conn);
+
+/*
+ * Per-module data on a connection: one slot per module, freed with
+ * `destroy` (may be NULL) when the connection goes away.
+ */
+void ts_conn_set_data(struct ts_conn *conn, const struct ts_ctx *ctx,
+		      void *data, void (*destroy)(void *data));
+void *ts_conn_data(const struct ts_conn *conn, const struct ts_ctx *ctx);
+
+/* Log a line with conn=ID and the remote address. */
+void ts_conn_log(const struct ts_conn *conn, const struct ts_ctx *ctx,
+		 enum ts_log_level level, const char *fmt, ...)
+	TS_PRINTF(4, 5);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
