@@ -20,6 +20,8 @@
 
 /* Stop reading while this much output waits for a slow peer. */
 #define TS_CONN_WRITE_HIGH_WATER (256 * 1024)
+/* Buffer at most this much unprocessed input (or two max_lines). */
+#define TS_CONN_INPUT_BUDGET (64 * 1024)
 
 struct ts_conn_slot {
 	void *data;
@@ -363,10 +365,19 @@ ts_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	ts_conn_process(conn);
 }
 
+/*
+ * Keep reading while lines are not being delivered (before the greeting,
+ * while a hook is pending) so that a client who leaves is noticed and its
+ * pending hooks cancelled at once; only a full input buffer or a peer that
+ * does not read our replies stops reading.
+ */
 static bool
 ts_conn_wants_input(const struct ts_conn *conn)
 {
-	return conn->opened && !conn->paused && !conn->closing &&
+	size_t budget = 2 * conn->limits.max_line + 2;
+	if (budget < TS_CONN_INPUT_BUDGET)
+		budget = TS_CONN_INPUT_BUDGET;
+	return !conn->closing && conn->in_len < budget &&
 	       uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) <
 		       TS_CONN_WRITE_HIGH_WATER;
 }
@@ -585,7 +596,8 @@ ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
 		    "session opened listener=%s local=%s:%u", listener_name,
 		    conn->local_ip, conn->local_port);
 
-	/* Input is read (and buffered) only once the protocol has opened. */
+	/* Early input is buffered; lines go out once the protocol opened. */
+	ts_conn_update_reading(conn);
 	struct ts_hook_args args = { .conn = conn };
 	conn->open_run = ts_hook_run(&k->kctx, TS_HOOK_CONN_OPEN, &args,
 				     ts_conn_open_done, conn);

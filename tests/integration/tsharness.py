@@ -201,52 +201,54 @@ class LineClient:
 
 
 class TempDirTest(unittest.TestCase):
-    """A test case with a fresh temp dir removed afterwards."""
+    """A test case with a fresh temp dir, removed after every cleanup
+    (so servers registered with addCleanup stop before it goes)."""
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="tessera-test-")
         os.chmod(self.tmp, 0o755)
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
 
     def config(self, **kw):
         return Config(self.tmp, **kw)
 
 
 class _TapResult(unittest.TestResult):
+    """One TAP line per test, whatever number of errors it collected."""
+
     def __init__(self):
         super().__init__()
         self.n = 0
-        self.lines = []
 
-    def _emit(self, ok, test, note=""):
+    def startTest(self, test):
+        super().startTest(test)
+        self._ok = True
+        self._skip = None
+
+    def stopTest(self, test):
+        super().stopTest(test)
         self.n += 1
         name = test.id().split(".", 1)[-1]
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}{note}",
+        note = f" # SKIP {self._skip}" if self._skip else ""
+        print(f"{'ok' if self._ok else 'not ok'} {self.n} - {name}{note}",
               flush=True)
 
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._emit(True, test)
-
     def _diag(self, err):
+        self._ok = False
         for line in "".join(traceback.format_exception(*err)).splitlines():
             print("# " + line, flush=True)
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
         self._diag(err)
-        self._emit(False, test)
 
     def addError(self, test, err):
         super().addError(test, err)
         self._diag(err)
-        self._emit(False, test)
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        self._emit(True, test, f" # SKIP {reason}")
+        self._skip = reason
 
 
 def main():

@@ -57,6 +57,7 @@ struct hooktest_hook {
 struct hooktest {
 	struct hooktest_hook hooks[HOOKTEST_MAX];
 	size_t count;
+	bool linger; /* [module hooktest] linger */
 };
 
 /*
@@ -73,10 +74,10 @@ struct hooktest_wait {
 	struct ts_timer *timer; /* NULL for `never` */
 };
 
-/* The protocol's vtable has no ctx argument; init sets this. */
-static struct ts_ctx *hooktest_ctx;
-
 static const struct ts_cfg_key hooktest_module_keys[] = {
+	{ .name = "linger", .type = TS_CFG_BOOL, .default_value = "no",
+	  .doc = "on shutdown, say 421 but keep the session open (tests the "
+		 "kernel's shutdown_grace)" },
 	{ .name = NULL },
 };
 
@@ -274,10 +275,10 @@ hooktest_probe_free(void *data)
 static struct hooktest_probe *
 hooktest_probe_get(struct ts_conn *conn)
 {
-	struct hooktest_probe *probe = ts_conn_data(conn, hooktest_ctx);
+	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe == NULL) {
 		probe = ts_xcalloc(1, sizeof(*probe));
-		ts_conn_set_data(conn, hooktest_ctx, probe,
+		ts_conn_set_data(conn, ts_conn_protocol_ctx(conn), probe,
 				 hooktest_probe_free);
 	}
 	return probe;
@@ -302,7 +303,7 @@ static void
 hooktest_probe_done(const struct ts_hook_result *r, void *arg)
 {
 	struct ts_conn *conn = arg;
-	struct hooktest_probe *probe = ts_conn_data(conn, hooktest_ctx);
+	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe != NULL)
 		probe->run = NULL;
 	ts_conn_printf(conn,
@@ -339,7 +340,7 @@ hooktest_probe_run(struct ts_conn *conn, const char *rest)
 						       : NULL;
 	ts_conn_pause(conn);
 	struct ts_hook_run *run = ts_hook_run(
-		hooktest_ctx, point,
+		ts_conn_protocol_ctx(conn), point,
 		&(struct ts_hook_args){ .conn = conn, .arg = probe->arg },
 		hooktest_probe_done, conn);
 	/* NULL: done already ran (and may have started another run). */
@@ -355,6 +356,15 @@ hooktest_probe_line(struct ts_conn *conn, const char *line, size_t len)
 		ts_conn_close(conn, "quit");
 	} else if (strncmp(line, "RUN ", 4) == 0) {
 		hooktest_probe_run(conn, line + 4);
+	} else if (strncmp(line, "SECRET ", 7) == 0) {
+		/* For the log-level test: secrets and data have own levels. */
+		struct ts_ctx *ctx = ts_conn_protocol_ctx(conn);
+		ts_conn_log(conn, ctx, TS_LOG_TRACE, "hooktest trace marker");
+		ts_conn_log(conn, ctx, TS_LOG_TRACEAUTH,
+			    "hooktest auth secret=%s", line + 7);
+		ts_conn_log(conn, ctx, TS_LOG_TRACEDATA,
+			    "hooktest message data=%s", line + 7);
+		ts_conn_printf(conn, "250 logged\r\n");
 	} else {
 		ts_conn_printf(conn, "500 unknown command\r\n");
 	}
@@ -364,13 +374,16 @@ static void
 hooktest_probe_shutdown(struct ts_conn *conn)
 {
 	ts_conn_printf(conn, "421 shutting down\r\n");
-	ts_conn_close(conn, "shutdown");
+	struct ts_ctx *ctx = ts_conn_protocol_ctx(conn);
+	const struct hooktest *ht = ts_ctx_data(ctx);
+	if (!ht->linger)
+		ts_conn_close(conn, "shutdown");
 }
 
 static void
 hooktest_probe_close(struct ts_conn *conn)
 {
-	struct hooktest_probe *probe = ts_conn_data(conn, hooktest_ctx);
+	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe != NULL)
 		ts_hook_run_cancel(&probe->run);
 }
@@ -510,8 +523,8 @@ hooktest_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 		hooktest_free(ht);
 		return rc;
 	}
+	ht->linger = ts_cfg_bool(ts_cfg_module_section(cfg, ctx), "linger");
 	ts_ctx_set_data(ctx, ht);
-	hooktest_ctx = ctx;
 	ts_log(ctx, TS_LOG_DEBUG, "hooktest ready hooks=%zu", ht->count);
 	return 0;
 }
