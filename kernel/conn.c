@@ -414,7 +414,9 @@ ts_conn_process(struct ts_conn *conn)
 		return; /* the outer call will pick up where we are */
 	conn->processing = true;
 	while (conn->opened && !conn->paused && !conn->closing) {
-		char *lf = memchr(conn->in, '\n', conn->in_len);
+		char *lf = conn->in_len > 0
+				   ? memchr(conn->in, '\n', conn->in_len)
+				   : NULL;
 		if (lf == NULL) {
 			if (conn->in_len > conn->limits.max_line) {
 				conn->in_len = 0;
