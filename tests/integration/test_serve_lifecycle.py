@@ -79,6 +79,30 @@ class ServeLifecycle(h.TempDirTest):
                                    'reason="shutdown"'), 3, log)
         self.assertIn("tessera stopped", log)
 
+    def test_sigterm_grace_closes_lingering_sessions(self):
+        cfg = self.config(core={"shutdown_grace": "1s"})
+        port = h.free_port()
+        cfg.write("conf.d/10-hooktest.ini",
+                  "[module hooktest]\nenabled = yes\nlinger = yes\n\n"
+                  f"[listener probe]\nport = {port}\nprotocol = hookprobe\n")
+        with h.Server(cfg) as srv:
+            clients = [srv.connect(port) for _ in range(2)]
+            for c in clients:
+                self.assertEqual(c.readline(), "200 hookprobe ready")
+            start = time.monotonic()
+            srv.signal(signal.SIGTERM)
+            for c in clients:
+                self.assertEqual(c.readline(), "421 shutting down")
+            srv.wait_log("shutdown grace expired, closing sessions count=2")
+            for c in clients:
+                self.assertTrue(c.closed())
+            self.assertEqual(srv.wait_exit(), 0)
+            elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 5)
+        self.assertEqual(srv.log().count(
+            'reason="shutdown grace expired"'), 2, srv.log())
+
     def test_control_socket(self):
         cfg = self.hello_config()
         with h.Server(cfg) as srv:
