@@ -49,7 +49,8 @@ class ExampleModule(h.TempDirTest):
         for pattern in ("**/include/tessera/tessera.h",
                         "**/include/tessera/hook.h",
                         "**/etc/tessera/tessera.ini",
-                        "**/man8/tessera.8", "**/man5/tessera.ini.5"):
+                        "**/man8/tessera.8", "**/man5/tessera.ini.5",
+                        "**/lib/tessera/modules/", "**/etc/tessera/conf.d/"):
             self.assertTrue(glob.glob(os.path.join(self.root, pattern),
                                       recursive=True), pattern)
 
