@@ -111,14 +111,22 @@ const char *
 ts_strerror(int code)
 {
 	switch (code) {
-	case TS_OK: return "success";
-	case TS_E_INVAL: return "invalid argument";
-	case TS_E_EXIST: return "already exists";
-	case TS_E_NOTFOUND: return "not found";
-	case TS_E_STALE: return "stale token";
-	case TS_E_STATE: return "not allowed now";
-	case TS_E_IO: return "input/output error";
-	case TS_E_NOMEM: return "budget exceeded";
+	case TS_OK:
+		return "success";
+	case TS_E_INVAL:
+		return "invalid argument";
+	case TS_E_EXIST:
+		return "already exists";
+	case TS_E_NOTFOUND:
+		return "not found";
+	case TS_E_STALE:
+		return "stale token";
+	case TS_E_STATE:
+		return "not allowed now";
+	case TS_E_IO:
+		return "input/output error";
+	case TS_E_NOMEM:
+		return "budget exceeded";
 	}
 	return "unknown error";
 }

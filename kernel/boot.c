@@ -18,37 +18,51 @@
 #include "kernel/net.h"
 
 const struct ts_cfg_key ts__core_keys[] = {
-	{ .name = "hostname", .type = TS_CFG_STRING,
+	{ .name = "hostname",
+	  .type = TS_CFG_STRING,
 	  .doc = "this host's fully qualified name (default: the system's)" },
-	{ .name = "data_dir", .type = TS_CFG_STRING,
+	{ .name = "data_dir",
+	  .type = TS_CFG_STRING,
 	  .default_value = TS_LOCALSTATEDIR,
 	  .doc = "directory for databases, queue and the control socket" },
-	{ .name = "module_dir", .type = TS_CFG_LIST,
+	{ .name = "module_dir",
+	  .type = TS_CFG_LIST,
 	  .default_value = TS_MODULEDIR,
 	  .doc = "directories searched for NAME.so, in order" },
-	{ .name = "user", .type = TS_CFG_STRING,
+	{ .name = "user",
+	  .type = TS_CFG_STRING,
 	  .doc = "user to run as after binding ports (when started as root)" },
-	{ .name = "allow_root", .type = TS_CFG_BOOL, .default_value = "no",
+	{ .name = "allow_root",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
 	  .doc = "permit running as root when no user is set" },
-	{ .name = "log_level", .type = TS_CFG_ENUM, .default_value = "info",
+	{ .name = "log_level",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "info",
 	  .choices = "error|warn|info|debug|trace|traceauth|tracedata",
 	  .doc = "verbosity; traceauth and tracedata reveal secrets/data" },
-	{ .name = "log_file", .type = TS_CFG_STRING,
+	{ .name = "log_file",
+	  .type = TS_CFG_STRING,
 	  .doc = "append log lines to this file instead of stderr" },
-	{ .name = "hook_timeout", .type = TS_CFG_DURATION,
+	{ .name = "hook_timeout",
+	  .type = TS_CFG_DURATION,
 	  .default_value = "30s",
 	  .doc = "how long an asynchronous hook may stay pending" },
-	{ .name = "shutdown_grace", .type = TS_CFG_DURATION,
+	{ .name = "shutdown_grace",
+	  .type = TS_CFG_DURATION,
 	  .default_value = "30s",
 	  .doc = "on SIGTERM, how long sessions may take to finish" },
-	{ .name = "control_socket", .type = TS_CFG_STRING,
+	{ .name = "control_socket",
+	  .type = TS_CFG_STRING,
 	  .doc = "unix socket for tessera status|reload|stop "
 		 "(default: DATA_DIR/control)" },
 	{ .name = NULL },
 };
 
 const struct ts_cfg_key ts__module_keys[] = {
-	{ .name = "enabled", .type = TS_CFG_BOOL, .default_value = "no",
+	{ .name = "enabled",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
 	  .doc = "load this module" },
 	{ .name = NULL },
 };
@@ -74,8 +88,8 @@ ts_boot_core_section(struct ts_cfg *cfg)
 		core = ts_xcalloc(1, sizeof(*core));
 		core->type = ts_xstrdup("core");
 		core->where = ts_xstrdup(cfg->main_path);
-		cfg->sects = ts_xrealloc(cfg->sects, (cfg->sect_count + 1) *
-							     sizeof(*cfg->sects));
+		cfg->sects = ts_xrealloc(cfg->sects, (cfg->sect_count +
+						      1) * sizeof(*cfg->sects));
 		cfg->sects[cfg->sect_count++] = core;
 	}
 	const struct ts_cfg_key *tables[] = { ts__core_keys };
@@ -121,13 +135,15 @@ ts_boot_open_modules(struct ts__boot *b, const struct ts_cfg_sect *core)
 
 		struct ts__module *mod = NULL;
 		char *error = NULL;
-		int rc = ts__module_open(s->name, dirs, dir_count, &mod, &error);
+		int rc =
+			ts__module_open(s->name, dirs, dir_count, &mod, &error);
 		if (rc != 0) {
 			if (enabled) {
 				if (rc == TS_E_NOTFOUND)
-					ts__cfg_error(cfg, s->where,
-						      "unknown module '%s' (%s)",
-						      s->name, error);
+					ts__cfg_error(
+						cfg, s->where,
+						"unknown module '%s' (%s)",
+						s->name, error);
 				else
 					ts__cfg_error(cfg, s->where, "%s",
 						      error);
@@ -160,7 +176,8 @@ ts_boot_section_owner(const struct ts__boot *b, const char *type,
 {
 	const struct ts_cfg_section *found = NULL;
 	for (size_t i = 0; i < b->all_count; i++) {
-		const struct ts_cfg_section *cs = b->all[i]->desc->config_sections;
+		const struct ts_cfg_section *cs =
+			b->all[i]->desc->config_sections;
 		for (; cs != NULL && cs->type != NULL; cs++) {
 			if (strcmp(cs->type, type) != 0)
 				continue;
@@ -188,7 +205,9 @@ ts_boot_bind_sections(struct ts__boot *b)
 			const struct ts__module *mod =
 				s->name != NULL ? ts_boot_module(b, s->name)
 						: NULL;
-			const struct ts_cfg_key *tables[2] = { ts__module_keys };
+			const struct ts_cfg_key *tables[2] = {
+				ts__module_keys
+			};
 			size_t n = 1;
 			if (mod != NULL && mod->enabled &&
 			    mod->desc->config_keys != NULL)
@@ -205,21 +224,25 @@ ts_boot_bind_sections(struct ts__boot *b)
 				bool dummy;
 				const char *raw = ts__cfg_raw(s, "enabled");
 				if (raw != NULL && ts_parse_bool(raw, &dummy))
-					ts__cfg_error(cfg,
-						      ts__cfg_entry(s, "enabled")
-							      ->where,
-						      "key 'enabled': '%s' is "
-						      "not yes or no",
-						      raw);
+					ts__cfg_error(
+						cfg,
+						ts__cfg_entry(s, "enabled")
+							->where,
+						"key 'enabled': '%s' is "
+						"not yes or no",
+						raw);
 			}
 			continue;
 		}
 		if (strcmp(s->type, "listener") == 0) {
 			if (s->name == NULL)
-				ts__cfg_error(cfg, s->where,
-					      "section [listener] needs a name: "
-					      "[listener NAME]");
-			const struct ts_cfg_key *tables[] = { ts__listener_keys };
+				ts__cfg_error(
+					cfg, s->where,
+					"section [listener] needs a name: "
+					"[listener NAME]");
+			const struct ts_cfg_key *tables[] = {
+				ts__listener_keys
+			};
 			ts__cfg_bind(cfg, s, tables, 1);
 			continue;
 		}
@@ -227,10 +250,11 @@ ts_boot_bind_sections(struct ts__boot *b)
 		const struct ts_cfg_section *cs =
 			ts_boot_section_owner(b, s->type, &owner);
 		if (cs == NULL) {
-			ts__cfg_error(cfg, s->where,
-				      "unknown section [%s]: neither the kernel "
-				      "nor any configured module declares it",
-				      s->type);
+			ts__cfg_error(
+				cfg, s->where,
+				"unknown section [%s]: neither the kernel "
+				"nor any configured module declares it",
+				s->type);
 			continue;
 		}
 		if (!owner->enabled)
@@ -376,8 +400,10 @@ ts__boot_init(struct ts_kernel *k)
 			return TS_E_INVAL;
 		}
 		mod->initialised = true;
-		ts_log(&k->kctx, TS_LOG_DEBUG, "module initialised module=%s "
-		       "version=%s", mod->name,
+		ts_log(&k->kctx, TS_LOG_DEBUG,
+		       "module initialised module=%s "
+		       "version=%s",
+		       mod->name,
 		       mod->desc->version != NULL ? mod->desc->version : "-");
 	}
 	k->phase = saved;

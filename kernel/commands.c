@@ -44,8 +44,7 @@ static const struct ts_command ts_commands[] = {
 	{ "status", "status [-c FILE]", "ask the running server how it is",
 	  ts_cmd_control },
 	{ "reload", "reload [-c FILE]",
-	  "make the running server re-read its configuration",
-	  ts_cmd_control },
+	  "make the running server re-read its configuration", ts_cmd_control },
 	{ "stop", "stop [-c FILE]", "stop the running server gracefully",
 	  ts_cmd_control },
 	{ "version", "version", "print the version and plugin ABI",
@@ -108,9 +107,8 @@ ts_parse_opts(int argc, char **argv, const char *usage, const char *flags,
 		const char *a = argv[i];
 		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc)
-				return ts_usage_error(usage,
-						      "option %s needs a file",
-						      a);
+				return ts_usage_error(
+					usage, "option %s needs a file", a);
 			o->config = argv[++i];
 		} else if (strncmp(a, "--config=", 9) == 0) {
 			o->config = a + 9;
@@ -127,7 +125,8 @@ ts_parse_opts(int argc, char **argv, const char *usage, const char *flags,
 		} else if (o->word_count < 8) {
 			o->words[o->word_count++] = argv[i];
 		} else {
-			return ts_usage_error(usage, "too many arguments%s", "");
+			return ts_usage_error(usage, "too many arguments%s",
+					      "");
 		}
 	}
 	if (o->help) {
@@ -146,10 +145,11 @@ ts_print_help(FILE *out)
 	for (size_t i = 0; i < TS_COMMAND_COUNT; i++)
 		fprintf(out, "  %-34s %s\n", ts_commands[i].usage,
 			ts_commands[i].summary);
-	fprintf(out, "\nEnabled modules may add commands; "
-		     "`tessera module list` shows them.\n"
-		     "Every command takes -c FILE (default %s, or "
-		     "$TESSERA_CONFIG).\n",
+	fprintf(out,
+		"\nEnabled modules may add commands; "
+		"`tessera module list` shows them.\n"
+		"Every command takes -c FILE (default %s, or "
+		"$TESSERA_CONFIG).\n",
 		TS_DEFAULT_CONFIG);
 }
 
@@ -224,9 +224,8 @@ ts_cmd_config(int argc, char **argv)
 	struct ts_kernel k;
 	rc = ts__boot_kernel(&k, &loop, o.config, true, TS_LOG_WARN);
 	if (rc == 0) {
-		printf("%s: configuration ok, %zu module%s enabled\n",
-		       o.config, k.module_count,
-		       k.module_count == 1 ? "" : "s");
+		printf("%s: configuration ok, %zu module%s enabled\n", o.config,
+		       k.module_count, k.module_count == 1 ? "" : "s");
 		ts__boot_teardown(&k);
 	}
 	uv_run(&loop, UV_RUN_NOWAIT);
@@ -338,8 +337,8 @@ ts_cmd_module(int argc, char **argv)
 			printf("hook order:\n");
 			for (int p = 0; p < TS_HOOK_POINT_COUNT; p++) {
 				bool first = true;
-				printf("  %s:",
-				       ts_hook_point_name((enum ts_hook_point)p));
+				printf("  %s:", ts_hook_point_name(
+							(enum ts_hook_point)p));
 				ts__hooks_each(k.hooks, (enum ts_hook_point)p,
 					       ts_print_hook, &first);
 				printf("%s\n", first ? " -" : "");
@@ -390,16 +389,17 @@ ts_cmd_control(int argc, char **argv)
 	if (socket_path != NULL && *socket_path != '\0')
 		path = ts_xstrdup(socket_path);
 	else
-		path = ts_xasprintf("%s/control",
-				    data_dir != NULL ? data_dir
-						     : TS_LOCALSTATEDIR);
+		path = ts_xasprintf("%s/control", data_dir != NULL
+							  ? data_dir
+							  : TS_LOCALSTATEDIR);
 	rc = ts__control_send(path, argv[0]);
 	free(path);
 	ts__cfg_free(&cfg);
 	return rc;
 }
 
-/* --- module commands and dispatch ------------------------------------------ */
+/* --- module commands and dispatch ------------------------------------------
+ */
 
 /*
  * `tessera NAME …` for a command some module registered: boot fully (init,
@@ -491,9 +491,10 @@ ts__main(int argc, char **argv)
 		if (rc >= 0)
 			return rc;
 	}
-	fprintf(stderr, "tessera: unknown command '%s'\n"
-			"usage: tessera COMMAND [options] "
-			"(see tessera help)\n",
+	fprintf(stderr,
+		"tessera: unknown command '%s'\n"
+		"usage: tessera COMMAND [options] "
+		"(see tessera help)\n",
 		name);
 	return TS_EXIT_USAGE;
 }

@@ -71,17 +71,17 @@ cfg_new(const char *main_path)
 
 /* What the reader decided the current line is, for the handler. */
 enum cfg_line_kind {
-	CFG_LINE_SKIP,   /* blank, comment, header, or already reported */
-	CFG_LINE_KEY,    /* key = value */
-	CFG_LINE_CONT,   /* indented continuation of the previous value */
+	CFG_LINE_SKIP, /* blank, comment, header, or already reported */
+	CFG_LINE_KEY, /* key = value */
+	CFG_LINE_CONT, /* indented continuation of the previous value */
 };
 
 struct cfg_parser {
 	struct ts_cfg *cfg;
-	const char *file;       /* as it appears in "file:line" */
-	FILE *fp;               /* the source: a file … */
-	const char *text;       /* … or the rest of a string */
-	char *linebuf;          /* getline's buffer */
+	const char *file; /* as it appears in "file:line" */
+	FILE *fp; /* the source: a file … */
+	const char *text; /* … or the rest of a string */
+	char *linebuf; /* getline's buffer */
 	size_t linebuf_size;
 	unsigned lineno;
 	enum cfg_line_kind kind;
@@ -89,7 +89,7 @@ struct cfg_parser {
 	bool have_prev_key;
 	char *prev_key;
 	struct ts_cfg_sect *sect; /* current section; NULL before/after bad */
-	bool after_bad_header;    /* keys under a bad header: not reported */
+	bool after_bad_header; /* keys under a bad header: not reported */
 	/* The entry a continuation line extends (index in sect->entries). */
 	struct ts_cfg_sect *cont_sect;
 	size_t cont_index;
@@ -199,15 +199,13 @@ cfg_header(struct cfg_parser *p, const char *s, size_t n)
 	while (type < end && isspace((unsigned char)*type))
 		type++;
 	size_t type_len = 0;
-	while (type + type_len < end &&
-	       !isspace((unsigned char)type[type_len]))
+	while (type + type_len < end && !isspace((unsigned char)type[type_len]))
 		type_len++;
 	const char *name = type + type_len;
 	while (name < end && isspace((unsigned char)*name))
 		name++;
 	size_t name_len = 0;
-	while (name + name_len < end &&
-	       !isspace((unsigned char)name[name_len]))
+	while (name + name_len < end && !isspace((unsigned char)name[name_len]))
 		name_len++;
 	const char *after = name + name_len;
 	while (after < end && isspace((unsigned char)*after))
@@ -282,7 +280,8 @@ cfg_classify(struct cfg_parser *p, char *line)
 		return;
 	if (p->have_prev_key && s > line) {
 		if (cfg_looks_like_key(s)) {
-			cfg_parse_error(p, "indented line would continue the "
+			cfg_parse_error(p,
+					"indented line would continue the "
 					"value of '%s'; remove the "
 					"indentation to start a new key",
 					p->prev_key);
@@ -301,7 +300,7 @@ cfg_classify(struct cfg_parser *p, char *line)
 	const char *sep = cfg_find_separator(s);
 	if (*sep != '=') {
 		cfg_parse_error(p, "syntax error: expected '[section]' or "
-				"'key = value'");
+				   "'key = value'");
 		line[0] = '\0';
 		return;
 	}
@@ -447,8 +446,8 @@ cfg_handler(void *user, const char *section, const char *name,
 		free(e->value);
 		free(e->where);
 	} else {
-		s->entries = ts_xrealloc(s->entries, (s->entry_count + 1) *
-						   sizeof(*s->entries));
+		s->entries = ts_xrealloc(
+			s->entries, (s->entry_count + 1) * sizeof(*s->entries));
 		e = &s->entries[s->entry_count++];
 		memset(e, 0, sizeof(*e));
 		e->key = ts_xstrdup(name);

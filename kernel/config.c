@@ -25,8 +25,9 @@
 #include "kernel/kernel.h"
 #include "kernel/config-private.h"
 
-#define CFG_MAX_TABLES (sizeof(((struct ts_cfg_sect *)0)->tables) / \
-			sizeof(((struct ts_cfg_sect *)0)->tables[0]))
+#define CFG_MAX_TABLES                               \
+	(sizeof(((struct ts_cfg_sect *)0)->tables) / \
+	 sizeof(((struct ts_cfg_sect *)0)->tables[0]))
 
 /* --- errors ------------------------------------------------------------ */
 
@@ -76,8 +77,8 @@ ts__cfg_error(struct ts_cfg *cfg, const char *where, const char *fmt, ...)
 /* Outcome of the internal value parsers. */
 enum cfg_parse_result {
 	CFG_PARSE_OK = 0,
-	CFG_PARSE_BAD,     /* not of the type at all */
-	CFG_PARSE_RANGE,   /* well formed but does not fit */
+	CFG_PARSE_BAD, /* not of the type at all */
+	CFG_PARSE_RANGE, /* well formed but does not fit */
 };
 
 struct cfg_unit {
@@ -96,16 +97,11 @@ static const struct cfg_unit cfg_duration_units[] = {
 };
 
 static const struct cfg_unit cfg_size_units[] = {
-	{ "", 1 },
-	{ "b", 1 },
-	{ "k", 1ULL << 10 },
-	{ "kb", 1ULL << 10 },
-	{ "m", 1ULL << 20 },
-	{ "mb", 1ULL << 20 },
-	{ "g", 1ULL << 30 },
-	{ "gb", 1ULL << 30 },
-	{ "t", 1ULL << 40 },
-	{ "tb", 1ULL << 40 },
+	{ "", 1 },	     { "b", 1 },
+	{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
+	{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 },
+	{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 },
+	{ "t", 1ULL << 40 }, { "tb", 1ULL << 40 },
 	{ NULL, 0 },
 };
 
@@ -243,25 +239,26 @@ cfg_value_problem(const struct ts_cfg_key *key, const char *text)
 			    (ll >= key->min && ll <= key->max))
 				return NULL;
 			return ts_xasprintf("key '%s': %s is out of range "
-					    "%lld..%lld", key->name, text,
-					    key->min, key->max);
+					    "%lld..%lld",
+					    key->name, text, key->min,
+					    key->max);
 		case CFG_PARSE_RANGE:
 			if (key->min == 0 && key->max == 0)
 				return ts_xasprintf(
 					"key '%s': %s is out of range "
-					"%lld..%lld", key->name, text,
-					LLONG_MIN, LLONG_MAX);
+					"%lld..%lld",
+					key->name, text, LLONG_MIN, LLONG_MAX);
 			return ts_xasprintf("key '%s': %s is out of range "
-					    "%lld..%lld", key->name, text,
-					    key->min, key->max);
+					    "%lld..%lld",
+					    key->name, text, key->min,
+					    key->max);
 		case CFG_PARSE_BAD:
 			break;
 		}
 		return ts_xasprintf("key '%s': '%s' is not an integer",
 				    key->name, text);
 	case TS_CFG_DURATION:
-		switch (cfg_parse_scaled(text, cfg_duration_units, false,
-					 &u)) {
+		switch (cfg_parse_scaled(text, cfg_duration_units, false, &u)) {
 		case CFG_PARSE_OK:
 			return NULL;
 		case CFG_PARSE_RANGE:
@@ -271,7 +268,8 @@ cfg_value_problem(const struct ts_cfg_key *key, const char *text)
 			break;
 		}
 		return ts_xasprintf("key '%s': '%s' is not a duration "
-				    "(e.g. 30s, 5m, 2h)", key->name, text);
+				    "(e.g. 30s, 5m, 2h)",
+				    key->name, text);
 	case TS_CFG_SIZE:
 		switch (cfg_parse_scaled(text, cfg_size_units, true, &u)) {
 		case CFG_PARSE_OK:
@@ -283,8 +281,8 @@ cfg_value_problem(const struct ts_cfg_key *key, const char *text)
 			break;
 		}
 		return ts_xasprintf("key '%s': '%s' is not a size "
-				    "(e.g. 512, 64k, 10M, 1G)", key->name,
-				    text);
+				    "(e.g. 512, 64k, 10M, 1G)",
+				    key->name, text);
 	case TS_CFG_ENUM:
 		if (cfg_enum_has(key->choices, text))
 			return NULL;
@@ -452,8 +450,8 @@ ts_cfg_where(const struct ts_cfg_sect *s, const char *key)
 }
 
 int
-ts_cfg_error(struct ts_cfg *cfg, const struct ts_cfg_sect *s,
-	     const char *key, const char *fmt, ...)
+ts_cfg_error(struct ts_cfg *cfg, const struct ts_cfg_sect *s, const char *key,
+	     const char *fmt, ...)
 {
 	va_list ap;
 
@@ -570,12 +568,9 @@ ts__cfg_bind(struct ts_cfg *cfg, struct ts_cfg_sect *s,
 /* --- getters ----------------------------------------------------------- */
 
 static const char *const cfg_type_names[] = {
-	[TS_CFG_STRING] = "string",
-	[TS_CFG_BOOL] = "bool",
-	[TS_CFG_INT] = "int",
-	[TS_CFG_DURATION] = "duration",
-	[TS_CFG_SIZE] = "size",
-	[TS_CFG_ENUM] = "enum",
+	[TS_CFG_STRING] = "string", [TS_CFG_BOOL] = "bool",
+	[TS_CFG_INT] = "int",	    [TS_CFG_DURATION] = "duration",
+	[TS_CFG_SIZE] = "size",	    [TS_CFG_ENUM] = "enum",
 	[TS_CFG_LIST] = "list",
 };
 
@@ -589,7 +584,8 @@ cfg_declared(const struct ts_cfg_sect *s, const char *key, const char *getter,
 {
 	if (!s->bound)
 		cfg_die("%s(\"%s\"): section [%s%s%s] is not bound to key "
-			"tables", getter, key, s->type, s->name ? " " : "",
+			"tables",
+			getter, key, s->type, s->name ? " " : "",
 			s->name ? s->name : "");
 	const struct ts_cfg_key *k =
 		cfg_schema_find(s->tables, s->table_count, key);
@@ -690,8 +686,7 @@ ts_cfg_size(const struct ts_cfg_sect *s, const char *key)
 
 /* The entry holding a LIST key's items: written, or the split default. */
 static const struct ts__cfg_entry *
-cfg_list_entry(const struct ts_cfg_sect *s, const char *key,
-	       const char *getter)
+cfg_list_entry(const struct ts_cfg_sect *s, const char *key, const char *getter)
 {
 	const struct ts_cfg_key *k =
 		cfg_declared(s, key, getter, 1u << TS_CFG_LIST);
@@ -724,6 +719,7 @@ ts_cfg_list_item(const struct ts_cfg_sect *s, const char *key, size_t i)
 
 	if (i >= count)
 		cfg_die("ts_cfg_list_item(\"%s\", %zu): the list has %zu "
-			"items", key, i, count);
+			"items",
+			key, i, count);
 	return e->items[i];
 }

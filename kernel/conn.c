@@ -126,8 +126,8 @@ ts_conn_log(const struct ts_conn *conn, const struct ts_ctx *ctx,
 	va_list ap;
 	va_start(ap, fmt);
 	ts__log_write(&conn->kernel->log, conn->kernel->loop, level,
-		      ctx != NULL ? ctx->name : NULL, conn->id,
-		      conn->remote_ip, fmt, ap);
+		      ctx != NULL ? ctx->name : NULL, conn->id, conn->remote_ip,
+		      fmt, ap);
 	va_end(ap);
 }
 
@@ -139,7 +139,8 @@ ts_conn_set_data(struct ts_conn *conn, const struct ts_ctx *ctx, void *data,
 {
 	if (ctx->index >= conn->slot_count) {
 		size_t n = ctx->index + 1;
-		conn->slots = ts_xrealloc(conn->slots, n * sizeof(*conn->slots));
+		conn->slots =
+			ts_xrealloc(conn->slots, n * sizeof(*conn->slots));
 		memset(conn->slots + conn->slot_count, 0,
 		       (n - conn->slot_count) * sizeof(*conn->slots));
 		conn->slot_count = n;
@@ -423,7 +424,8 @@ ts_conn_process(struct ts_conn *conn)
 				if (!conn->discarding) {
 					conn->discarding = true;
 					if (conn->proto->line_too_long != NULL)
-						conn->proto->line_too_long(conn);
+						conn->proto->line_too_long(
+							conn);
 					else
 						ts_conn_close(conn,
 							      "line too long");
@@ -529,8 +531,8 @@ ts_conn_open_done(const struct ts_hook_result *res, void *arg)
 			    (unsigned long long)res->delay_ms);
 	if (res->delay_ms > 0) {
 		/* Tarpit without blocking: the greeting waits on a timer. */
-		uv_timer_start(&conn->timer, ts_conn_delay_done,
-			       res->delay_ms, 0);
+		uv_timer_start(&conn->timer, ts_conn_delay_done, res->delay_ms,
+			       0);
 		return;
 	}
 	ts_conn_start_protocol(conn);
@@ -579,8 +581,9 @@ ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
 
 	int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
 	if (rc != 0) {
-		ts_log(&k->kctx, TS_LOG_WARN, "accept failed listener=%s error=%s",
-		       listener_name, uv_strerror(rc));
+		ts_log(&k->kctx, TS_LOG_WARN,
+		       "accept failed listener=%s error=%s", listener_name,
+		       uv_strerror(rc));
 		ts_conn_abort(conn, "accept failed");
 		return;
 	}

@@ -146,7 +146,8 @@ ts_control_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	char *lf = strchr(c->buf, '\n');
 	if (lf == NULL) {
 		if (c->len >= sizeof(c->buf) - 1)
-			ts_control_answer(c, ts_xstrdup("error line too long\n"));
+			ts_control_answer(c,
+					  ts_xstrdup("error line too long\n"));
 		return;
 	}
 	*lf = '\0';

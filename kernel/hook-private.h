@@ -52,8 +52,8 @@ struct ts__hooks {
 struct hook_timer;
 
 enum hook_call_state {
-	HOOK_CALL_NEW,      /* not started (later in a batch) */
-	HOOK_CALL_RUNNING,  /* inside its function, or suspended */
+	HOOK_CALL_NEW, /* not started (later in a batch) */
+	HOOK_CALL_RUNNING, /* inside its function, or suspended */
 	HOOK_CALL_FINISHED, /* returned, resumed, timed out or aborted */
 };
 
@@ -61,10 +61,10 @@ struct ts_hook_call {
 	struct ts_hook_run *run;
 	const struct hook_entry *hook;
 	enum hook_call_state state;
-	bool in_fn;       /* its hook function is on the stack */
-	bool aborted;     /* the run was cancelled before it finished */
-	bool cancel_due;  /* call `cancel` when the function returns */
-	int rc;           /* TS_HOOK_CONTINUE or TS_HOOK_DONE once finished */
+	bool in_fn; /* its hook function is on the stack */
+	bool aborted; /* the run was cancelled before it finished */
+	bool cancel_due; /* call `cancel` when the function returns */
+	int rc; /* TS_HOOK_CONTINUE or TS_HOOK_DONE once finished */
 
 	/* Suspension. */
 	ts_hook_token token; /* live token, or 0 */
@@ -87,7 +87,7 @@ struct ts_hook_call {
 struct ts_hook_run {
 	struct ts__hooks *hooks;
 	struct ts_hook_run *prev, *next; /* in hooks->runs while not dead */
-	struct ts_ctx *ctx;              /* who ran the point */
+	struct ts_ctx *ctx; /* who ran the point */
 	enum ts_hook_point point;
 	struct ts_hook_args args; /* args.arg points to arg_copy */
 	char *arg_copy;
@@ -111,7 +111,7 @@ struct ts_hook_run {
 	size_t header_count;
 
 	bool driving; /* hook_drive is on the stack for this run */
-	bool dead;    /* finished or cancelled: no more progress */
+	bool dead; /* finished or cancelled: no more progress */
 	unsigned busy; /* holders up the stack; freed when 0 and dead */
 };
 

@@ -204,8 +204,7 @@ ts__hooks_cancel_conn(struct ts__hooks *hooks, struct ts_conn *conn)
 /* --- suspending and resuming ---------------------------------------------- */
 
 ts_hook_token
-ts_hook_suspend(struct ts_hook_call *call, ts_hook_cancel_fn cancel,
-		void *arg)
+ts_hook_suspend(struct ts_hook_call *call, ts_hook_cancel_fn cancel, void *arg)
 {
 	struct ts__hooks *hooks = call->run->hooks;
 
@@ -327,7 +326,8 @@ hook_call_returned(struct ts_hook_call *call, int rc)
 		}
 		ts_log(kctx, TS_LOG_ERROR,
 		       "hook returned pending without suspending module=%s "
-		       "hook=%s", module, point);
+		       "hook=%s",
+		       module, point);
 		rc = TS_HOOK_CONTINUE;
 	} else if (call->token != 0) {
 		ts_log(kctx, TS_LOG_ERROR,
@@ -370,9 +370,12 @@ static int
 hook_verdict_rank(enum ts_verdict verdict)
 {
 	switch (verdict) {
-	case TS_VERDICT_REJECT: return 0;
-	case TS_VERDICT_TEMPFAIL: return 1;
-	default: return 2;
+	case TS_VERDICT_REJECT:
+		return 0;
+	case TS_VERDICT_TEMPFAIL:
+		return 1;
+	default:
+		return 2;
 	}
 }
 
@@ -419,7 +422,7 @@ hook_merge_batch(struct ts_hook_run *run)
 		if (call->verdict == TS_VERDICT_CONTINUE)
 			continue; /* done without a verdict: no opinion */
 		if (final == NULL || hook_verdict_rank(call->verdict) <
-				     hook_verdict_rank(final->verdict))
+					     hook_verdict_rank(final->verdict))
 			final = call;
 	}
 	if (final != NULL) {

@@ -62,11 +62,16 @@ const char *
 ts_verdict_name(enum ts_verdict verdict)
 {
 	switch (verdict) {
-	case TS_VERDICT_CONTINUE: return "continue";
-	case TS_VERDICT_ACCEPT: return "accept";
-	case TS_VERDICT_REJECT: return "reject";
-	case TS_VERDICT_TEMPFAIL: return "tempfail";
-	case TS_VERDICT_MAILBOX: return "mailbox";
+	case TS_VERDICT_CONTINUE:
+		return "continue";
+	case TS_VERDICT_ACCEPT:
+		return "accept";
+	case TS_VERDICT_REJECT:
+		return "reject";
+	case TS_VERDICT_TEMPFAIL:
+		return "tempfail";
+	case TS_VERDICT_MAILBOX:
+		return "mailbox";
 	}
 	return "unknown";
 }
@@ -202,7 +207,10 @@ ts_hook_add(struct ts_ctx *ctx, enum ts_hook_point point, ts_hook_fn fn,
 
 	struct hook_list *list = &ctx->kernel->hooks->points[point];
 	struct hook_entry add = {
-		.owner = ctx, .fn = fn, .prio = prio, .flags = flags,
+		.owner = ctx,
+		.fn = fn,
+		.prio = prio,
+		.flags = flags,
 	};
 	/* After every entry that does not sort after it: registration order. */
 	size_t at = list->count;
@@ -290,8 +298,8 @@ hook_set_str(char **field, const char *value)
  * same call overrides an earlier one.
  */
 static int
-hook_set_verdict(struct ts_hook_call *call, enum ts_verdict verdict,
-		 int code, const char *enhanced, char *text)
+hook_set_verdict(struct ts_hook_call *call, enum ts_verdict verdict, int code,
+		 const char *enhanced, char *text)
 {
 	call->verdict = verdict;
 	call->code = code;

@@ -30,12 +30,13 @@ struct ts__cfg_entry {
 	char *value;
 	char *where; /* "file:line" */
 	const struct ts_cfg_key *schema; /* set by ts__cfg_bind */
-	char **items; size_t item_count; /* TS_CFG_LIST, set by bind */
+	char **items;
+	size_t item_count; /* TS_CFG_LIST, set by bind */
 };
 
 struct ts_cfg_sect {
-	char *type;  /* "core", "module", "listener", "transport", … */
-	char *name;  /* instance name or NULL */
+	char *type; /* "core", "module", "listener", "transport", … */
+	char *name; /* instance name or NULL */
 	char *where; /* "file:line" of the header */
 	struct ts__cfg_entry *entries;
 	size_t entry_count;
@@ -75,8 +76,8 @@ struct ts_cfg *ts__cfg_parse_string(const char *name, const char *text);
 void ts__cfg_free(struct ts_cfg **cfg);
 
 /* Record an error; where may be NULL. */
-void ts__cfg_error(struct ts_cfg *cfg, const char *where, const char *fmt,
-		   ...) TS_PRINTF(3, 4);
+void ts__cfg_error(struct ts_cfg *cfg, const char *where, const char *fmt, ...)
+	TS_PRINTF(3, 4);
 
 /*
  * Bind a section to key tables: every key must be declared in one of them
@@ -114,9 +115,9 @@ void ts__log_write(struct ts__log *log, uv_loop_t *loop,
 
 struct ts_ctx {
 	struct ts_kernel *kernel;
-	const char *name;          /* "kernel" or the module's name */
+	const char *name; /* "kernel" or the module's name */
 	struct ts__module *module; /* NULL for the kernel's own ctx */
-	unsigned index;            /* load order; conn data slot */
+	unsigned index; /* load order; conn data slot */
 	void *data;
 };
 
@@ -137,10 +138,10 @@ struct ts__cli_cmd {
 };
 
 enum ts__phase {
-	TS__PHASE_LOAD,    /* modules opened, init not yet run */
-	TS__PHASE_INIT,    /* inside init callbacks: registrations allowed */
-	TS__PHASE_RUN,     /* serving */
-	TS__PHASE_STOP,    /* shutting down */
+	TS__PHASE_LOAD, /* modules opened, init not yet run */
+	TS__PHASE_INIT, /* inside init callbacks: registrations allowed */
+	TS__PHASE_RUN, /* serving */
+	TS__PHASE_STOP, /* shutting down */
 };
 
 struct ts_kernel {
@@ -187,11 +188,11 @@ void ts__kernel_fini(struct ts_kernel *k);
 
 struct ts__module {
 	char *name;
-	char *path;       /* the file actually opened */
-	void *handle;     /* lt_dlhandle */
+	char *path; /* the file actually opened */
+	void *handle; /* lt_dlhandle */
 	const struct ts_module *desc;
 	bool enabled;
-	char *where;      /* "file:line" of its [module NAME] header */
+	char *where; /* "file:line" of its [module NAME] header */
 	struct ts_ctx ctx;
 	bool initialised;
 	/* What it registered, for `module list` (hook points as names). */
@@ -206,9 +207,8 @@ struct ts__module {
  * "module spf (/usr/lib/tessera/modules/spf.so): built for ABI 2.1,
  * kernel provides 1.0".
  */
-int ts__module_open(const char *name, const char *const *dirs,
-		    size_t dir_count, struct ts__module **mod_r,
-		    char **error_r);
+int ts__module_open(const char *name, const char *const *dirs, size_t dir_count,
+		    struct ts__module **mod_r, char **error_r);
 /* dlclose and free; sets *mod to NULL. */
 void ts__module_close(struct ts__module **mod);
 

@@ -16,19 +16,30 @@
 #include "kernel/net.h"
 
 const struct ts_cfg_key ts__listener_keys[] = {
-	{ .name = "address", .type = TS_CFG_LIST,
+	{ .name = "address",
+	  .type = TS_CFG_LIST,
 	  .default_value = "127.0.0.1",
 	  .doc = "addresses to listen on, IPv4 or IPv6, several allowed" },
-	{ .name = "port", .type = TS_CFG_INT, .min = 1, .max = 65535,
+	{ .name = "port",
+	  .type = TS_CFG_INT,
+	  .min = 1,
+	  .max = 65535,
 	  .doc = "TCP port (required)" },
-	{ .name = "protocol", .type = TS_CFG_STRING,
+	{ .name = "protocol",
+	  .type = TS_CFG_STRING,
 	  .doc = "protocol service that serves it, e.g. smtp (required)" },
-	{ .name = "backlog", .type = TS_CFG_INT, .default_value = "4096",
-	  .min = 1, .max = 65535,
+	{ .name = "backlog",
+	  .type = TS_CFG_INT,
+	  .default_value = "4096",
+	  .min = 1,
+	  .max = 65535,
 	  .doc = "accept queue length (the kernel caps it at somaxconn)" },
-	{ .name = "max_line", .type = TS_CFG_SIZE, .default_value = "4k",
+	{ .name = "max_line",
+	  .type = TS_CFG_SIZE,
+	  .default_value = "4k",
 	  .doc = "longest input line accepted, in bytes" },
-	{ .name = "idle_timeout", .type = TS_CFG_DURATION,
+	{ .name = "idle_timeout",
+	  .type = TS_CFG_DURATION,
 	  .default_value = "5m",
 	  .doc = "close a connection after this long without input" },
 	{ .name = NULL },
@@ -142,9 +153,9 @@ ts_listener_bind(struct ts_kernel *k, const struct ts_cfg_sect *s,
 	l->name = ts_xstrdup(ts_cfg_sect_name(s));
 	l->address = ts_xstrdup(ip);
 	l->port = (unsigned)ts_cfg_int(s, "port");
-	l->proto = ts_service_find(&k->kctx, "protocol",
-				   ts_cfg_str(s, "protocol"),
-				   sizeof(struct ts_protocol), &l->proto_ctx);
+	l->proto =
+		ts_service_find(&k->kctx, "protocol", ts_cfg_str(s, "protocol"),
+				sizeof(struct ts_protocol), &l->proto_ctx);
 	l->limits.max_line = (size_t)ts_cfg_size(s, "max_line");
 	l->limits.idle_timeout_ms = ts_cfg_duration_ms(s, "idle_timeout");
 	uv_tcp_init(k->loop, &l->tcp);
@@ -172,8 +183,8 @@ ts_listener_bind(struct ts_kernel *k, const struct ts_cfg_sect *s,
 	}
 	l->open = true;
 	ts_log(&k->kctx, TS_LOG_INFO,
-	       "listening listener=%s address=[%s]:%u protocol=%s", l->name,
-	       ip, l->port, ts_cfg_str(s, "protocol"));
+	       "listening listener=%s address=[%s]:%u protocol=%s", l->name, ip,
+	       l->port, ts_cfg_str(s, "protocol"));
 	return 0;
 }
 

@@ -18,12 +18,9 @@
 #include "kernel/kernel.h"
 
 static const char *const ts_log_level_names[] = {
-	[TS_LOG_ERROR] = "error",
-	[TS_LOG_WARN] = "warn",
-	[TS_LOG_INFO] = "info",
-	[TS_LOG_DEBUG] = "debug",
-	[TS_LOG_TRACE] = "trace",
-	[TS_LOG_TRACEAUTH] = "traceauth",
+	[TS_LOG_ERROR] = "error",	  [TS_LOG_WARN] = "warn",
+	[TS_LOG_INFO] = "info",		  [TS_LOG_DEBUG] = "debug",
+	[TS_LOG_TRACE] = "trace",	  [TS_LOG_TRACEAUTH] = "traceauth",
 	[TS_LOG_TRACEDATA] = "tracedata",
 };
 
@@ -106,8 +103,7 @@ ts_logv(const struct ts_ctx *ctx, enum ts_log_level level, const char *fmt,
 }
 
 void
-ts_log(const struct ts_ctx *ctx, enum ts_log_level level, const char *fmt,
-       ...)
+ts_log(const struct ts_ctx *ctx, enum ts_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -55,8 +55,7 @@ struct module_loader_data {
 
 /* libltdl's module_open hook: dlopen with immediate binding. */
 static lt_module
-module_loader_open(lt_user_data data, const char *filename,
-		   lt_dladvise advise)
+module_loader_open(lt_user_data data, const char *filename, lt_dladvise advise)
 {
 	struct module_loader_data *ld = data;
 	(void)advise;
@@ -145,7 +144,8 @@ module_loader_setup(char **error_r)
 			const char *text = lt_dlerror();
 			*error_r = ts_xasprintf(
 				"cannot remove libltdl's lazy dlopen loader: "
-				"%s", text ? text : "in use");
+				"%s",
+				text ? text : "in use");
 			return NULL;
 		}
 		free(lazy);
@@ -160,8 +160,8 @@ module_loader_setup(char **error_r)
  * field.  When ABI 1.1 appends fields, sizeof(struct ts_module) grows and
  * this stays put, so older 1.x modules still pass.
  */
-#define MODULE_SIZE_1_0                                                      \
-	(offsetof(struct ts_module, shutdown) +                              \
+#define MODULE_SIZE_1_0                         \
+	(offsetof(struct ts_module, shutdown) + \
 	 sizeof(((struct ts_module *)0)->shutdown))
 
 /* A module name is [a-z0-9_]+: it becomes a file name and a C symbol. */
@@ -200,8 +200,7 @@ module_file_exists(const char *path)
  * .so before .la within each; NULL if none.  The caller frees.
  */
 static char *
-module_find_file(const char *name, const char *const *dirs,
-		 size_t dir_count)
+module_find_file(const char *name, const char *const *dirs, size_t dir_count)
 {
 	static const char *const exts[] = { ".so", ".la" };
 
@@ -223,15 +222,16 @@ module_not_found_text(const char *name, const char *const *dirs,
 {
 	if (dir_count == 0)
 		return ts_xasprintf("module %s: no %s.so: no module "
-				    "directories", name, name);
+				    "directories",
+				    name, name);
 	char *list = ts_xstrdup(dirs[0]);
 	for (size_t i = 1; i < dir_count; i++) {
 		char *longer = ts_xasprintf("%s, %s", list, dirs[i]);
 		free(list);
 		list = longer;
 	}
-	char *text = ts_xasprintf("module %s: no %s.so in %s", name, name,
-				  list);
+	char *text =
+		ts_xasprintf("module %s: no %s.so in %s", name, name, list);
 	free(list);
 	return text;
 }
@@ -246,8 +246,7 @@ static char *
 module_check_desc(const char *name, const char *path,
 		  const struct ts_module *desc)
 {
-	if (desc->abi_major != TS_ABI_MAJOR ||
-	    desc->abi_minor > TS_ABI_MINOR)
+	if (desc->abi_major != TS_ABI_MAJOR || desc->abi_minor > TS_ABI_MINOR)
 		return ts_xasprintf("module %s (%s): built for ABI %u.%u, "
 				    "kernel provides %u.%u",
 				    name, path, desc->abi_major,
@@ -283,7 +282,8 @@ module_check_desc(const char *name, const char *path,
 				    name, path);
 	if (strcmp(desc->name, name) != 0)
 		return ts_xasprintf("module %s (%s): descriptor names itself "
-				    "'%s'", name, path, desc->name);
+				    "'%s'",
+				    name, path, desc->name);
 	return NULL;
 }
 
@@ -299,8 +299,8 @@ module_load(const char *name, const char *path, lt_dlhandle *handle_r,
 	char *error = NULL;
 	struct module_loader_data *ld = module_loader_setup(&error);
 	if (ld == NULL) {
-		char *text = ts_xasprintf("module %s (%s): %s", name, path,
-					  error);
+		char *text =
+			ts_xasprintf("module %s (%s): %s", name, path, error);
 		free(error);
 		return text;
 	}
@@ -312,9 +312,9 @@ module_load(const char *name, const char *path, lt_dlhandle *handle_r,
 		const char *why = ld->last_error;
 		if (why == NULL)
 			why = lt_dlerror();
-		char *text = ts_xasprintf("module %s (%s): cannot load: %s",
-					  name, path,
-					  why ? why : "unknown error");
+		char *text =
+			ts_xasprintf("module %s (%s): cannot load: %s", name,
+				     path, why ? why : "unknown error");
 		free(ld->last_error);
 		ld->last_error = NULL;
 		return text;
@@ -328,7 +328,8 @@ module_load(const char *name, const char *path, lt_dlhandle *handle_r,
 	if (desc == NULL) {
 		(void)lt_dlclose(handle);
 		return ts_xasprintf("module %s (%s): no tessera_module "
-				    "descriptor", name, path);
+				    "descriptor",
+				    name, path);
 	}
 
 	*handle_r = handle;
@@ -337,8 +338,8 @@ module_load(const char *name, const char *path, lt_dlhandle *handle_r,
 }
 
 int
-ts__module_open(const char *name, const char *const *dirs,
-		size_t dir_count, struct ts__module **mod_r, char **error_r)
+ts__module_open(const char *name, const char *const *dirs, size_t dir_count,
+		struct ts__module **mod_r, char **error_r)
 {
 	*mod_r = NULL;
 	*error_r = NULL;
@@ -358,9 +359,10 @@ ts__module_open(const char *name, const char *const *dirs,
 	/* Reference counted: balanced by lt_dlexit here or in close. */
 	if (lt_dlinit() != 0) {
 		const char *text = lt_dlerror();
-		*error_r = ts_xasprintf("module %s (%s): cannot initialise "
-					"libltdl: %s", name, path,
-					text ? text : "unknown error");
+		*error_r =
+			ts_xasprintf("module %s (%s): cannot initialise "
+				     "libltdl: %s",
+				     name, path, text ? text : "unknown error");
 		/* lt_dlinit counts the call even when it fails. */
 		lt_dlexit();
 		free(path);
@@ -474,8 +476,7 @@ module_graph_add(struct module_graph *g, size_t after, size_t before,
 
 /* Any of mods[] (enabled or not) by name, or NULL. */
 static const struct ts__module *
-module_find_any(struct ts__module *const *mods, size_t count,
-		const char *name)
+module_find_any(struct ts__module *const *mods, size_t count, const char *name)
 {
 	for (size_t i = 0; i < count; i++) {
 		if (strcmp(mods[i]->name, name) == 0)
@@ -507,11 +508,13 @@ module_graph_edges(struct module_graph *g, size_t i, struct ts_cfg *cfg,
 			ts__cfg_error(cfg, mod->where,
 				      "module %s: requires '%s', which is "
 				      "not configured (add [module %s] "
-				      "enabled = yes)", mod->name, *r, *r);
+				      "enabled = yes)",
+				      mod->name, *r, *r);
 		else
 			ts__cfg_error(cfg, mod->where,
 				      "module %s: requires '%s', which is "
-				      "disabled", mod->name, *r);
+				      "disabled",
+				      mod->name, *r);
 		errors++;
 	}
 	for (const char *const *a = desc->after; a && *a; a++) {

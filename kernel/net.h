@@ -40,8 +40,8 @@ struct ts__conn_limits {
  * listener just goes on.
  */
 void ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
-		     const char *listener_name,
-		     const struct ts_protocol *proto, struct ts_ctx *proto_ctx,
+		     const char *listener_name, const struct ts_protocol *proto,
+		     struct ts_ctx *proto_ctx,
 		     const struct ts__conn_limits *limits);
 
 /* Ask every connection's protocol to finish (SIGTERM). */

@@ -37,8 +37,7 @@ struct ts_serve {
  * the unprivileged process can write its databases and control socket.
  */
 static int
-ts_serve_prepare_data_dir(const char *dir, uid_t uid, gid_t gid,
-			  char **error_r)
+ts_serve_prepare_data_dir(const char *dir, uid_t uid, gid_t gid, char **error_r)
 {
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		*error_r = ts_xasprintf("cannot create data_dir %s: %s", dir,
@@ -54,8 +53,7 @@ ts_serve_prepare_data_dir(const char *dir, uid_t uid, gid_t gid,
 }
 
 static int
-ts_serve_drop_privileges(struct ts_kernel *k, bool allow_root,
-			 char **error_r)
+ts_serve_drop_privileges(struct ts_kernel *k, bool allow_root, char **error_r)
 {
 	const struct ts_cfg_sect *core = ts_cfg_find(k->cfg, "core", NULL);
 	const char *user = ts_cfg_str(core, "user");
@@ -67,8 +65,8 @@ ts_serve_drop_privileges(struct ts_kernel *k, bool allow_root,
 			       "not started as root: running as uid=%u, "
 			       "[core] user=%s not applied",
 			       (unsigned)geteuid(), user);
-		return ts_serve_prepare_data_dir(data_dir, (uid_t)-1,
-						 (gid_t)-1, error_r);
+		return ts_serve_prepare_data_dir(data_dir, (uid_t)-1, (gid_t)-1,
+						 error_r);
 	}
 	if (user == NULL || *user == '\0') {
 		if (!allow_root && !ts_cfg_bool(core, "allow_root")) {
@@ -80,8 +78,8 @@ ts_serve_drop_privileges(struct ts_kernel *k, bool allow_root,
 		}
 		ts_log(&k->kctx, TS_LOG_WARN,
 		       "running as root because allow_root is set");
-		return ts_serve_prepare_data_dir(data_dir, (uid_t)-1,
-						 (gid_t)-1, error_r);
+		return ts_serve_prepare_data_dir(data_dir, (uid_t)-1, (gid_t)-1,
+						 error_r);
 	}
 	errno = 0;
 	struct passwd *pw = getpwnam(user);
@@ -106,8 +104,8 @@ ts_serve_drop_privileges(struct ts_kernel *k, bool allow_root,
 				      "root");
 		return TS_E_IO;
 	}
-	ts_log(&k->kctx, TS_LOG_INFO, "dropped privileges user=%s uid=%u",
-	       user, (unsigned)pw->pw_uid);
+	ts_log(&k->kctx, TS_LOG_INFO, "dropped privileges user=%s uid=%u", user,
+	       (unsigned)pw->pw_uid);
 	return 0;
 }
 
@@ -277,7 +275,8 @@ ts_serve_signal(uv_signal_t *handle, int signum)
 {
 	struct ts_kernel *k = handle->data;
 	if (signum == SIGHUP) {
-		ts_log(&k->kctx, TS_LOG_INFO, "SIGHUP: reloading configuration");
+		ts_log(&k->kctx, TS_LOG_INFO,
+		       "SIGHUP: reloading configuration");
 		char *error = NULL;
 		ts__serve_reload(k, &error);
 		free(error);

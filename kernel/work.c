@@ -49,7 +49,10 @@ ts_work_submit(struct ts_ctx *ctx, ts_work_fn work, ts_work_done_fn done,
 		return TS_E_STATE;
 	struct ts_work *w = ts_xcalloc(1, sizeof(*w));
 	*w = (struct ts_work){
-		.kernel = k, .work = work, .done = done, .arg = arg,
+		.kernel = k,
+		.work = work,
+		.done = done,
+		.arg = arg,
 	};
 	w->req.data = w;
 	int rc = uv_queue_work(k->loop, &w->req, ts_work_run, ts_work_after);

@@ -19,12 +19,17 @@
 #include <tessera/tessera.h>
 
 static const struct ts_cfg_key hello_keys[] = {
-	{ .name = "greeting", .type = TS_CFG_STRING,
+	{ .name = "greeting",
+	  .type = TS_CFG_STRING,
 	  .default_value = "hello from tessera",
 	  .doc = "text of the greeting and of `tessera hello`" },
-	{ .name = "deny", .type = TS_CFG_LIST, .default_value = "",
+	{ .name = "deny",
+	  .type = TS_CFG_LIST,
+	  .default_value = "",
 	  .doc = "remote IPs refused at connect" },
-	{ .name = "delay", .type = TS_CFG_DURATION, .default_value = "0",
+	{ .name = "delay",
+	  .type = TS_CFG_DURATION,
+	  .default_value = "0",
 	  .doc = "wait this long before greeting anyone" },
 	{ .name = NULL },
 };

@@ -32,13 +32,13 @@ extern "C" {
  */
 enum ts_error {
 	TS_OK = 0,
-	TS_E_INVAL = -1,    /* bad argument or bad configuration value */
-	TS_E_EXIST = -2,    /* name already registered */
+	TS_E_INVAL = -1, /* bad argument or bad configuration value */
+	TS_E_EXIST = -2, /* name already registered */
 	TS_E_NOTFOUND = -3, /* no such name, token or object */
-	TS_E_STALE = -4,    /* token already used, timed out or cancelled */
-	TS_E_STATE = -5,    /* call not allowed now (e.g. after init) */
-	TS_E_IO = -6,       /* system error; errno-style detail in logs */
-	TS_E_NOMEM = -7,    /* a bounded budget was exceeded */
+	TS_E_STALE = -4, /* token already used, timed out or cancelled */
+	TS_E_STATE = -5, /* call not allowed now (e.g. after init) */
+	TS_E_IO = -6, /* system error; errno-style detail in logs */
+	TS_E_NOMEM = -7, /* a bounded budget was exceeded */
 };
 
 /* Human-readable name of a TS_E_* code ("stale token"); never NULL. */

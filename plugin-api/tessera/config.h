@@ -20,13 +20,13 @@ extern "C" {
 #endif
 
 enum ts_cfg_type {
-	TS_CFG_STRING,   /* any text */
-	TS_CFG_BOOL,     /* yes|no|true|false|on|off|1|0 */
-	TS_CFG_INT,      /* decimal integer within [min, max] */
+	TS_CFG_STRING, /* any text */
+	TS_CFG_BOOL, /* yes|no|true|false|on|off|1|0 */
+	TS_CFG_INT, /* decimal integer within [min, max] */
 	TS_CFG_DURATION, /* 250ms, 30s, 5m, 2h, 7d; a bare number is seconds */
-	TS_CFG_SIZE,     /* bytes: 512, 64k, 10M, 1G (powers of 1024) */
-	TS_CFG_ENUM,     /* one of `choices`, written "a|b|c" */
-	TS_CFG_LIST,     /* words separated by commas and/or spaces */
+	TS_CFG_SIZE, /* bytes: 512, 64k, 10M, 1G (powers of 1024) */
+	TS_CFG_ENUM, /* one of `choices`, written "a|b|c" */
+	TS_CFG_LIST, /* words separated by commas and/or spaces */
 };
 
 /*
@@ -37,9 +37,10 @@ enum ts_cfg_type {
 struct ts_cfg_key {
 	const char *name;
 	enum ts_cfg_type type;
-	const char *default_value; /* NULL: no default (getter returns NULL/0) */
-	const char *choices;       /* TS_CFG_ENUM only: "none|starttls|tls" */
-	long long min, max;        /* TS_CFG_INT only */
+	const char
+		*default_value; /* NULL: no default (getter returns NULL/0) */
+	const char *choices; /* TS_CFG_ENUM only: "none|starttls|tls" */
+	long long min, max; /* TS_CFG_INT only */
 	const char *doc;
 };
 

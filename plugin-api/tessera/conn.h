@@ -74,8 +74,7 @@ unsigned ts_conn_local_port(const struct ts_conn *conn);
 
 /* Queue bytes to send (copied).  Returns 0, or TS_E_STATE once closing. */
 int ts_conn_write(struct ts_conn *conn, const void *data, size_t len);
-int ts_conn_printf(struct ts_conn *conn, const char *fmt, ...)
-	TS_PRINTF(2, 3);
+int ts_conn_printf(struct ts_conn *conn, const char *fmt, ...) TS_PRINTF(2, 3);
 
 /*
  * Stop (or restart) delivering lines, e.g. while a hook is pending; input
@@ -101,8 +100,7 @@ void *ts_conn_data(const struct ts_conn *conn, const struct ts_ctx *ctx);
 
 /* Log a line with conn=ID and the remote address. */
 void ts_conn_log(const struct ts_conn *conn, const struct ts_ctx *ctx,
-		 enum ts_log_level level, const char *fmt, ...)
-	TS_PRINTF(4, 5);
+		 enum ts_log_level level, const char *fmt, ...) TS_PRINTF(4, 5);
 
 #ifdef __cplusplus
 }

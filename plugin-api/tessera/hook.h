@@ -29,19 +29,19 @@ struct ts_conn;
 
 /* Hook points, in pipeline order. */
 enum ts_hook_point {
-	TS_HOOK_CONN_OPEN,      /* before the greeting; subject NULL */
-	TS_HOOK_SMTP_HELO,      /* arg: the EHLO/HELO name */
-	TS_HOOK_AUTH,           /* arg: the SASL mechanism; attempt and result */
-	TS_HOOK_SMTP_MAIL,      /* arg: the reverse path */
-	TS_HOOK_SMTP_RCPT,      /* arg: the forward path */
-	TS_HOOK_SMTP_DATA,      /* subject: the message, header parsed */
-	TS_HOOK_DELIVER_LOCAL,  /* per recipient: choose the mailbox */
-	TS_HOOK_DELIVERED,      /* after the message is safely stored */
+	TS_HOOK_CONN_OPEN, /* before the greeting; subject NULL */
+	TS_HOOK_SMTP_HELO, /* arg: the EHLO/HELO name */
+	TS_HOOK_AUTH, /* arg: the SASL mechanism; attempt and result */
+	TS_HOOK_SMTP_MAIL, /* arg: the reverse path */
+	TS_HOOK_SMTP_RCPT, /* arg: the forward path */
+	TS_HOOK_SMTP_DATA, /* subject: the message, header parsed */
+	TS_HOOK_DELIVER_LOCAL, /* per recipient: choose the mailbox */
+	TS_HOOK_DELIVERED, /* after the message is safely stored */
 	TS_HOOK_SUBMIT_MESSAGE, /* submission: Date, Message-ID, signing */
-	TS_HOOK_QUEUE_ROUTE,    /* outbound: choose the transport */
+	TS_HOOK_QUEUE_ROUTE, /* outbound: choose the transport */
 	TS_HOOK_OUTBOUND_TLS_POLICY, /* outbound: DANE, MTA-STS, REQUIRETLS */
-	TS_HOOK_OUTBOUND_RESULT,     /* outbound: outcome of an attempt */
-	TS_HOOK_STORE_CHANGE,   /* store: flags changed, message moved */
+	TS_HOOK_OUTBOUND_RESULT, /* outbound: outcome of an attempt */
+	TS_HOOK_STORE_CHANGE, /* store: flags changed, message moved */
 	TS_HOOK_POINT_COUNT
 };
 
@@ -53,17 +53,17 @@ int ts_hook_point_parse(const char *name, enum ts_hook_point *point_r);
 /* What a hook function returns. */
 enum ts_hook_rc {
 	TS_HOOK_CONTINUE = 0, /* no opinion: go on with the next hook */
-	TS_HOOK_DONE = 1,     /* a final verdict was set on the call */
-	TS_HOOK_PENDING = 2,  /* ts_hook_suspend() was called; resume later */
+	TS_HOOK_DONE = 1, /* a final verdict was set on the call */
+	TS_HOOK_PENDING = 2, /* ts_hook_suspend() was called; resume later */
 };
 
 /* The outcome of a run. */
 enum ts_verdict {
 	TS_VERDICT_CONTINUE = 0, /* nobody objected */
-	TS_VERDICT_ACCEPT,       /* accepted; later hooks skipped */
-	TS_VERDICT_REJECT,       /* permanent refusal (5xx) */
-	TS_VERDICT_TEMPFAIL,     /* temporary refusal (4xx) */
-	TS_VERDICT_MAILBOX,      /* deliver to the named mailbox (Junk, …) */
+	TS_VERDICT_ACCEPT, /* accepted; later hooks skipped */
+	TS_VERDICT_REJECT, /* permanent refusal (5xx) */
+	TS_VERDICT_TEMPFAIL, /* temporary refusal (4xx) */
+	TS_VERDICT_MAILBOX, /* deliver to the named mailbox (Junk, …) */
 };
 
 const char *ts_verdict_name(enum ts_verdict verdict);
@@ -106,9 +106,8 @@ const char *ts_hook_call_arg(const struct ts_hook_call *call);
 int ts_hook_accept(struct ts_hook_call *call);
 int ts_hook_reject(struct ts_hook_call *call, int code, const char *enhanced,
 		   const char *fmt, ...) TS_PRINTF(4, 5);
-int ts_hook_tempfail(struct ts_hook_call *call, int code,
-		     const char *enhanced, const char *fmt, ...)
-	TS_PRINTF(4, 5);
+int ts_hook_tempfail(struct ts_hook_call *call, int code, const char *enhanced,
+		     const char *fmt, ...) TS_PRINTF(4, 5);
 int ts_hook_deliver_to(struct ts_hook_call *call, const char *mailbox);
 
 /*
@@ -160,13 +159,13 @@ int ts_hook_resume(struct ts_ctx *ctx, ts_hook_token token, int rc);
 
 struct ts_hook_result {
 	enum ts_verdict verdict;
-	int code;             /* reply code for reject/tempfail, or 0 */
+	int code; /* reply code for reject/tempfail, or 0 */
 	const char *enhanced; /* "5.7.1" or NULL */
-	const char *text;     /* reply text or NULL */
-	const char *mailbox;  /* for TS_VERDICT_MAILBOX */
-	const char *module;   /* who set the verdict, or NULL */
-	const char *reason;   /* reason code for logs, or NULL */
-	uint64_t delay_ms;    /* total requested delay */
+	const char *text; /* reply text or NULL */
+	const char *mailbox; /* for TS_VERDICT_MAILBOX */
+	const char *module; /* who set the verdict, or NULL */
+	const char *reason; /* reason code for logs, or NULL */
+	uint64_t delay_ms; /* total requested delay */
 	size_t header_count;
 	const char *const *headers; /* "Name: value", without CRLF */
 };
@@ -183,8 +182,7 @@ struct ts_hook_run;
  * Called once with the merged result; the result and the run are freed
  * when it returns, so copy what you keep.
  */
-typedef void (*ts_hook_done_fn)(const struct ts_hook_result *result,
-				void *arg);
+typedef void (*ts_hook_done_fn)(const struct ts_hook_result *result, void *arg);
 
 /*
  * Run every hook of a point.  `done` may be called before this returns;

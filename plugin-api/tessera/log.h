@@ -40,10 +40,10 @@ bool ts_log_enabled(const struct ts_ctx *ctx, enum ts_log_level level);
  * key=value fields, e.g. ts_log(ctx, TS_LOG_INFO, "policy loaded
  * domain=%s", d).  A value with spaces should be quoted by the caller.
  */
-void ts_log(const struct ts_ctx *ctx, enum ts_log_level level,
-	    const char *fmt, ...) TS_PRINTF(3, 4);
-void ts_logv(const struct ts_ctx *ctx, enum ts_log_level level,
-	     const char *fmt, va_list ap) TS_PRINTF(3, 0);
+void ts_log(const struct ts_ctx *ctx, enum ts_log_level level, const char *fmt,
+	    ...) TS_PRINTF(3, 4);
+void ts_logv(const struct ts_ctx *ctx, enum ts_log_level level, const char *fmt,
+	     va_list ap) TS_PRINTF(3, 0);
 
 #ifdef __cplusplus
 }

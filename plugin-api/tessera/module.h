@@ -50,18 +50,20 @@ extern "C" {
  * module for their structs to agree.  Computed in the module's own
  * translation unit by TS_MODULE, compared verbatim by the loader.
  */
+/* clang-format off */
 #define TS_BUILD_SIGNATURE                                                   \
-	"ptr=" TS__STR(__SIZEOF_POINTER__) " time=" TS__TIME_SIZE              \
+	"ptr=" TS__STR(__SIZEOF_POINTER__) " time=" TS__TIME_SIZE            \
 	" off=" TS__OFF_SIZE " asan=" TS__ASAN
+/* clang-format on */
 
 struct ts_module {
-	unsigned abi_major;        /* TS_ABI_MAJOR at build time */
-	unsigned abi_minor;        /* TS_ABI_MINOR at build time */
-	size_t struct_size;        /* sizeof(struct ts_module) at build time */
+	unsigned abi_major; /* TS_ABI_MAJOR at build time */
+	unsigned abi_minor; /* TS_ABI_MINOR at build time */
+	size_t struct_size; /* sizeof(struct ts_module) at build time */
 	const char *build_signature; /* TS_BUILD_SIGNATURE at build time */
 
-	const char *name;        /* must equal the file's base name */
-	const char *version;     /* free-form, e.g. "1.2.0" */
+	const char *name; /* must equal the file's base name */
+	const char *version; /* free-form, e.g. "1.2.0" */
 	const char *description; /* one line for `tessera module list` */
 
 	/*
@@ -112,14 +114,14 @@ struct ts_module {
  * lets static test builds link many modules into one binary); the loader
  * also accepts a plain `tessera_module`.
  */
-#define TS_MODULE(name)                                                      \
-	extern const struct ts_module name##_LTX_tessera_module;               \
+#define TS_MODULE(name)                                          \
+	extern const struct ts_module name##_LTX_tessera_module; \
 	const struct ts_module name##_LTX_tessera_module
 
 /* The ABI fields every descriptor starts with. */
-#define TS_MODULE_HEADER                                                     \
-	.abi_major = TS_ABI_MAJOR, .abi_minor = TS_ABI_MINOR,                  \
-	.struct_size = sizeof(struct ts_module),                               \
+#define TS_MODULE_HEADER                                      \
+	.abi_major = TS_ABI_MAJOR, .abi_minor = TS_ABI_MINOR, \
+	.struct_size = sizeof(struct ts_module),              \
 	.build_signature = TS_BUILD_SIGNATURE
 
 #ifdef __cplusplus

@@ -35,8 +35,8 @@ enum hooktest_action {
 
 /* In the order of enum hooktest_action, as written in the config. */
 static const char *const hooktest_action_names[] = {
-	"continue", "accept", "reject", "tempfail",
-	"mailbox", "pending", "never", "double_resume",
+	"continue", "accept",  "reject", "tempfail",
+	"mailbox",  "pending", "never",	 "double_resume",
 };
 
 /* The settings of one [hooktest NAME] section. */
@@ -49,7 +49,7 @@ struct hooktest_hook {
 	int prio;
 	bool parallel;
 	char *text;
-	char *header_name;  /* NULL: add no header */
+	char *header_name; /* NULL: add no header */
 	char *header_value;
 };
 
@@ -75,40 +75,59 @@ struct hooktest_wait {
 };
 
 static const struct ts_cfg_key hooktest_module_keys[] = {
-	{ .name = "linger", .type = TS_CFG_BOOL, .default_value = "no",
+	{ .name = "linger",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
 	  .doc = "on shutdown, say 421 but keep the session open (tests the "
 		 "kernel's shutdown_grace)" },
 	{ .name = NULL },
 };
 
 static const struct ts_cfg_key hooktest_keys[] = {
-	{ .name = "point", .type = TS_CFG_STRING,
+	{ .name = "point",
+	  .type = TS_CFG_STRING,
 	  .default_value = "smtp_rcpt",
 	  .doc = "hook point the hook is added to" },
-	{ .name = "action", .type = TS_CFG_ENUM, .default_value = "continue",
+	{ .name = "action",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "continue",
 	  .choices = "continue|accept|reject|tempfail|mailbox|pending|never|"
 		     "double_resume",
 	  .doc = "what the hook does when called" },
-	{ .name = "resume", .type = TS_CFG_ENUM, .default_value = "continue",
+	{ .name = "resume",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "continue",
 	  .choices = "continue|reject|tempfail|accept",
 	  .doc = "verdict a pending hook gives when it resumes" },
-	{ .name = "wait", .type = TS_CFG_DURATION, .default_value = "100ms",
+	{ .name = "wait",
+	  .type = TS_CFG_DURATION,
+	  .default_value = "100ms",
 	  .doc = "how long a pending hook waits before resuming" },
-	{ .name = "priority", .type = TS_CFG_INT, .default_value = "0",
-	  .min = TS_HOOK_PRIO_MIN, .max = TS_HOOK_PRIO_MAX,
+	{ .name = "priority",
+	  .type = TS_CFG_INT,
+	  .default_value = "0",
+	  .min = TS_HOOK_PRIO_MIN,
+	  .max = TS_HOOK_PRIO_MAX,
 	  .doc = "hook priority, -100 (first) to 100 (last)" },
-	{ .name = "parallel", .type = TS_CFG_BOOL, .default_value = "no",
+	{ .name = "parallel",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
 	  .doc = "flag the hook TS_HOOK_PARALLEL" },
-	{ .name = "text", .type = TS_CFG_STRING,
+	{ .name = "text",
+	  .type = TS_CFG_STRING,
 	  .default_value = "hooktest says no",
 	  .doc = "reply text of a reject or tempfail" },
-	{ .name = "header", .type = TS_CFG_STRING, .default_value = NULL,
+	{ .name = "header",
+	  .type = TS_CFG_STRING,
+	  .default_value = NULL,
 	  .doc = "\"Name: value\" header the hook adds (default: none)" },
 	{ .name = NULL },
 };
 
 static const struct ts_cfg_section hooktest_sections[] = {
-	{ .type = "hooktest", .named = true, .keys = hooktest_keys,
+	{ .type = "hooktest",
+	  .named = true,
+	  .keys = hooktest_keys,
 	  .doc = "one test hook per section" },
 	{ .type = NULL },
 };
@@ -221,9 +240,8 @@ hooktest_hook_run(struct ts_hook_call *call, size_t i)
 		return TS_HOOK_CONTINUE;
 	const struct hooktest_hook *h = &ht->hooks[i];
 
-	ts_log(ctx, TS_LOG_INFO, "hooktest hook=%s point=%s action=%s",
-	       h->name, ts_hook_point_name(h->point),
-	       hooktest_action_names[h->action]);
+	ts_log(ctx, TS_LOG_INFO, "hooktest hook=%s point=%s action=%s", h->name,
+	       ts_hook_point_name(h->point), hooktest_action_names[h->action]);
 	if (h->header_name != NULL)
 		ts_hook_add_header(call, h->header_name, h->header_value);
 	switch (h->action) {
@@ -236,10 +254,10 @@ hooktest_hook_run(struct ts_hook_call *call, size_t i)
 	}
 }
 
-#define HOOKTEST_HOOK(i)                                                     \
-	static int hooktest_hook##i(struct ts_hook_call *call)               \
-	{                                                                    \
-		return hooktest_hook_run(call, i);                           \
+#define HOOKTEST_HOOK(i)                                       \
+	static int hooktest_hook##i(struct ts_hook_call *call) \
+	{                                                      \
+		return hooktest_hook_run(call, i);             \
 	}
 HOOKTEST_HOOK(0)
 HOOKTEST_HOOK(1)
@@ -260,7 +278,7 @@ static const ts_hook_fn hooktest_hooks[HOOKTEST_MAX] = {
 /* Per-connection state. */
 struct hooktest_probe {
 	struct ts_hook_run *run; /* pending run, or NULL */
-	char *arg;               /* the running point's argument */
+	char *arg; /* the running point's argument */
 };
 
 static void
@@ -275,7 +293,8 @@ hooktest_probe_free(void *data)
 static struct hooktest_probe *
 hooktest_probe_get(struct ts_conn *conn)
 {
-	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
+	struct hooktest_probe *probe =
+		ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe == NULL) {
 		probe = ts_xcalloc(1, sizeof(*probe));
 		ts_conn_set_data(conn, ts_conn_protocol_ctx(conn), probe,
@@ -303,7 +322,8 @@ static void
 hooktest_probe_done(const struct ts_hook_result *r, void *arg)
 {
 	struct ts_conn *conn = arg;
-	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
+	struct hooktest_probe *probe =
+		ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe != NULL)
 		probe->run = NULL;
 	ts_conn_printf(conn,
@@ -383,7 +403,8 @@ hooktest_probe_shutdown(struct ts_conn *conn)
 static void
 hooktest_probe_close(struct ts_conn *conn)
 {
-	struct hooktest_probe *probe = ts_conn_data(conn, ts_conn_protocol_ctx(conn));
+	struct hooktest_probe *probe =
+		ts_conn_data(conn, ts_conn_protocol_ctx(conn));
 	if (probe != NULL)
 		ts_hook_run_cancel(&probe->run);
 }
@@ -432,8 +453,7 @@ hooktest_check(struct ts_ctx *ctx, struct ts_cfg *cfg)
 		const char *header = ts_cfg_str(s, "header");
 		char *hname, *hvalue;
 		if (header != NULL) {
-			if (hooktest_header_split(header, &hname, &hvalue) !=
-			    0)
+			if (hooktest_header_split(header, &hname, &hvalue) != 0)
 				rc = ts_cfg_error(cfg, s, "header",
 						  "'%s' is not 'Name: value'",
 						  header);
@@ -464,7 +484,7 @@ hooktest_read(struct ts_ctx *ctx, const struct ts_cfg_sect *s,
 	      struct hooktest_hook *h)
 {
 	h->name = ts_xstrdup(ts_cfg_sect_name(s) != NULL ? ts_cfg_sect_name(s)
-							  : "-");
+							 : "-");
 	h->action = hooktest_action_parse(ts_cfg_str(s, "action"));
 	h->resume = hooktest_action_parse(ts_cfg_str(s, "resume"));
 	h->wait_ms = ts_cfg_duration_ms(s, "wait");
@@ -477,9 +497,8 @@ hooktest_read(struct ts_ctx *ctx, const struct ts_cfg_sect *s,
 		return TS_E_INVAL;
 	}
 	const char *header = ts_cfg_str(s, "header");
-	if (header != NULL &&
-	    hooktest_header_split(header, &h->header_name,
-				  &h->header_value) != 0) {
+	if (header != NULL && hooktest_header_split(header, &h->header_name,
+						    &h->header_value) != 0) {
 		ts_log(ctx, TS_LOG_ERROR, "hooktest hook=%s: bad header",
 		       h->name);
 		return TS_E_INVAL;
@@ -497,8 +516,7 @@ hooktest_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 	     s != NULL && rc == 0; s = ts_cfg_next(cfg, "hooktest", s)) {
 		if (ht->count == HOOKTEST_MAX) {
 			ts_log(ctx, TS_LOG_ERROR,
-			       "hooktest: more than %d sections",
-			       HOOKTEST_MAX);
+			       "hooktest: more than %d sections", HOOKTEST_MAX);
 			rc = TS_E_INVAL;
 			break;
 		}
@@ -507,8 +525,7 @@ hooktest_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 		rc = hooktest_read(ctx, s, h);
 		if (rc == 0)
 			rc = ts_hook_add(ctx, h->point,
-					 hooktest_hooks[ht->count - 1],
-					 h->prio,
+					 hooktest_hooks[ht->count - 1], h->prio,
 					 h->parallel ? TS_HOOK_PARALLEL : 0);
 		if (rc != 0)
 			ts_log(ctx, TS_LOG_ERROR,

@@ -31,16 +31,21 @@ static const struct ts_cfg_key test_keys[] = {
 	{ .name = "nodefault", .type = TS_CFG_STRING },
 	{ .name = "enabled", .type = TS_CFG_BOOL, .default_value = "no" },
 	{ .name = "flag", .type = TS_CFG_BOOL },
-	{ .name = "port", .type = TS_CFG_INT, .default_value = "25",
-	  .min = 1, .max = 65535 },
+	{ .name = "port",
+	  .type = TS_CFG_INT,
+	  .default_value = "25",
+	  .min = 1,
+	  .max = 65535 },
 	{ .name = "count", .type = TS_CFG_INT },
-	{ .name = "timeout", .type = TS_CFG_DURATION,
-	  .default_value = "30s" },
+	{ .name = "timeout", .type = TS_CFG_DURATION, .default_value = "30s" },
 	{ .name = "idle", .type = TS_CFG_DURATION },
 	{ .name = "max_size", .type = TS_CFG_SIZE, .default_value = "10M" },
-	{ .name = "mode", .type = TS_CFG_ENUM, .default_value = "none",
+	{ .name = "mode",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "none",
 	  .choices = "none|starttls|tls" },
-	{ .name = "modules", .type = TS_CFG_LIST,
+	{ .name = "modules",
+	  .type = TS_CFG_LIST,
 	  .default_value = "smtp, imap  dkim" },
 	{ .name = "extra", .type = TS_CFG_LIST },
 	{ .name = NULL },
@@ -54,7 +59,7 @@ static const struct ts_cfg_key test_more_keys[] = {
 };
 
 static const struct ts_cfg_key *const test_tables[] = { test_keys,
-							 test_more_keys };
+							test_more_keys };
 
 static void
 bind_all(struct ts_cfg *cfg)
@@ -72,8 +77,7 @@ expect_errors(const struct ts_cfg *cfg, ...)
 	bool same = true;
 
 	va_start(ap, cfg);
-	for (const char *want; (want = va_arg(ap, const char *)) != NULL;
-	     n++) {
+	for (const char *want; (want = va_arg(ap, const char *)) != NULL; n++) {
 		if (n >= cfg->error_count || strcmp(cfg->errors[n], want) != 0)
 			same = false;
 	}
@@ -97,27 +101,26 @@ static void
 test_good_file(void **state)
 {
 	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"t.ini",
-		"; a comment\n"
-		"# another\n"
-		"\n"
-		"[core]\n"
-		"name = mail.example.org ; trailing comment\n"
-		"enabled = Yes\r\n"
-		"flag=off\n"
-		"port = 2525\n"
-		"count = -12\n"
-		"timeout = 250ms\n"
-		"idle = 2h\n"
-		"max_size = 64k\n"
-		"mode = tls\n"
-		"modules = a,b , c\td\n"
-		"more = x\n"
-		"\n"
-		"[transport relay]\n"
-		"[transport b.x@y-z+1]\n"
-		"[ other ]\n"
-		"[transport a]\n");
+		"t.ini", "; a comment\n"
+			 "# another\n"
+			 "\n"
+			 "[core]\n"
+			 "name = mail.example.org ; trailing comment\n"
+			 "enabled = Yes\r\n"
+			 "flag=off\n"
+			 "port = 2525\n"
+			 "count = -12\n"
+			 "timeout = 250ms\n"
+			 "idle = 2h\n"
+			 "max_size = 64k\n"
+			 "mode = tls\n"
+			 "modules = a,b , c\td\n"
+			 "more = x\n"
+			 "\n"
+			 "[transport relay]\n"
+			 "[transport b.x@y-z+1]\n"
+			 "[ other ]\n"
+			 "[transport a]\n");
 
 	expect_errors(cfg, NULL);
 	assert_string_equal(cfg->main_path, "t.ini");
@@ -225,23 +228,22 @@ test_defaults(void **state)
 static void
 test_value_errors(void **state)
 {
-	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"v.ini",
-		"[core]\n"
-		"enabled = maybe\n"
-		"port = 70000\n"
-		"count = 12x\n"
-		"timeout = 5 minutes\n"
-		"idle = 99999999999999999d\n"
-		"max_size = 10X\n"
-		"mode = fast\n"
-		"foo = 1\n"
-		"[listener smtp]\n"
-		"count = 99999999999999999999\n"
-		"port = 0\n"
-		"bar = 2\n"
-		"max_size = 17179869184T\n"
-		"idle = -5s\n");
+	struct ts_cfg *cfg =
+		ts__cfg_parse_string("v.ini", "[core]\n"
+					      "enabled = maybe\n"
+					      "port = 70000\n"
+					      "count = 12x\n"
+					      "timeout = 5 minutes\n"
+					      "idle = 99999999999999999d\n"
+					      "max_size = 10X\n"
+					      "mode = fast\n"
+					      "foo = 1\n"
+					      "[listener smtp]\n"
+					      "count = 99999999999999999999\n"
+					      "port = 0\n"
+					      "bar = 2\n"
+					      "max_size = 17179869184T\n"
+					      "idle = -5s\n");
 
 	expect_errors(cfg, NULL);
 	bind_all(cfg);
@@ -282,34 +284,32 @@ static void
 test_syntax_errors(void **state)
 {
 	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"s.ini",
-		"early = 1\n"             /* 1 */
-		"[core]\n"                /* 2 */
-		"name = a\n"              /* 3 */
-		"name = b\n"              /* 4 */
-		"just words\n"            /* 5 */
-		"port: 25\n"              /* 6 */
-		"Port = 25\n"             /* 7 */
-		"my-key = 1\n"            /* 8 */
-		"= nothing\n"             /* 9 */
-		"[Core]\n"                /* 10 */
-		"ignored = 1\n"           /* 11: under a bad header */
-		"[core a b]\n"            /* 12 */
-		"[core\n"                 /* 13 */
-		"[]\n"                    /* 14 */
-		"[core a!] ; comment\n"   /* 15 */
-		"[core]x\n"               /* 16 */
-		"[core] ; fine\n"         /* 17: merges into line 2 */
-		"name = c\n"              /* 18 */
-		"[other]\n"               /* 19 */
-		"[core]\n"                /* 20 */
-		"count = 1\n"             /* 21 */
-		"count = 2\n"             /* 22 */
-		"key ; = 3\n");           /* 23 */
+		"s.ini", "early = 1\n" /* 1 */
+			 "[core]\n" /* 2 */
+			 "name = a\n" /* 3 */
+			 "name = b\n" /* 4 */
+			 "just words\n" /* 5 */
+			 "port: 25\n" /* 6 */
+			 "Port = 25\n" /* 7 */
+			 "my-key = 1\n" /* 8 */
+			 "= nothing\n" /* 9 */
+			 "[Core]\n" /* 10 */
+			 "ignored = 1\n" /* 11: under a bad header */
+			 "[core a b]\n" /* 12 */
+			 "[core\n" /* 13 */
+			 "[]\n" /* 14 */
+			 "[core a!] ; comment\n" /* 15 */
+			 "[core]x\n" /* 16 */
+			 "[core] ; fine\n" /* 17: merges into line 2 */
+			 "name = c\n" /* 18 */
+			 "[other]\n" /* 19 */
+			 "[core]\n" /* 20 */
+			 "count = 1\n" /* 21 */
+			 "count = 2\n" /* 22 */
+			 "key ; = 3\n"); /* 23 */
 
 	expect_errors(
-		cfg,
-		"s.ini:1: key 'early' outside a section",
+		cfg, "s.ini:1: key 'early' outside a section",
 		"s.ini:4: key 'name' already set at s.ini:3",
 		"s.ini:5: syntax error: expected '[section]' or 'key = value'",
 		"s.ini:6: syntax error: expected '[section]' or 'key = value'",
@@ -370,22 +370,21 @@ static void
 test_continuation(void **state)
 {
 	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"c.ini",
-		"\xEF\xBB\xBF[core]\n"     /* 1: with a byte order mark */
-		"modules = smtp imap,\n"   /* 2 */
-		"    dkim, spf ; note\n"   /* 3 */
-		"\n"                       /* 4 */
-		"\tdmarc\n"                /* 5: blank line does not end it */
-		"extra =\n"                /* 6 */
-		"  one\n"                  /* 7 */
-		"  two\n"                  /* 8 */
-		"  ; indented comment\n"   /* 9 */
-		"  port = 26\n"            /* 10: a key indented by mistake */
-		"Bad = 1\n"                /* 11 */
-		"  lost\n"                 /* 12: continues a rejected key */
-		"[other]\n"                /* 13 */
-		"  name = first\n"         /* 14: indented, but first key */
-		"  more\n");               /* 15 */
+		"c.ini", "\xEF\xBB\xBF[core]\n" /* 1: with a byte order mark */
+			 "modules = smtp imap,\n" /* 2 */
+			 "    dkim, spf ; note\n" /* 3 */
+			 "\n" /* 4 */
+			 "\tdmarc\n" /* 5: blank line does not end it */
+			 "extra =\n" /* 6 */
+			 "  one\n" /* 7 */
+			 "  two\n" /* 8 */
+			 "  ; indented comment\n" /* 9 */
+			 "  port = 26\n" /* 10: a key indented by mistake */
+			 "Bad = 1\n" /* 11 */
+			 "  lost\n" /* 12: continues a rejected key */
+			 "[other]\n" /* 13 */
+			 "  name = first\n" /* 14: indented, but first key */
+			 "  more\n"); /* 15 */
 
 	expect_errors(cfg,
 		      "c.ini:10: indented line would continue the value of "
@@ -415,13 +414,12 @@ test_continuation(void **state)
 static void
 test_lists(void **state)
 {
-	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"li.ini",
-		"[core]\n"
-		"modules = ,, a,,b   ,c,\n"
-		"extra =   \n"
-		"[core one]\n"
-		"extra = solo\n");
+	struct ts_cfg *cfg =
+		ts__cfg_parse_string("li.ini", "[core]\n"
+					       "modules = ,, a,,b   ,c,\n"
+					       "extra =   \n"
+					       "[core one]\n"
+					       "extra = solo\n");
 
 	bind_all(cfg);
 	expect_errors(cfg, NULL);
@@ -444,11 +442,11 @@ static void
 test_parse_bool(void **state)
 {
 	static const char *const yes[] = { "yes", "YES", "true", "True",
-					   "on", "ON", "1" };
-	static const char *const no[] = { "no", "No", "false", "FALSE",
+					   "on",  "ON",	 "1" };
+	static const char *const no[] = { "no",	 "No",	"false", "FALSE",
 					  "off", "Off", "0" };
-	static const char *const bad[] = { "", "y", "n", "2", "yess",
-					   " yes", "enable" };
+	static const char *const bad[] = { "",	   "y",	   "n",	    "2",
+					   "yess", " yes", "enable" };
 	bool v;
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -484,11 +482,20 @@ test_parse_duration(void **state)
 		{ "213503982334d", 213503982334ULL * 86400000ULL },
 	};
 	static const char *const bad[] = {
-		"", "s", "-5s", "+5s", "5 s", "5x", "1.5s", "5S", "5sec",
-		"5ms5", " 5s",
+		"",
+		"s",
+		"-5s",
+		"+5s",
+		"5 s",
+		"5x",
+		"1.5s",
+		"5S",
+		"5sec",
+		"5ms5",
+		" 5s",
 		"18446744073709551616ms", /* UINT64_MAX + 1 */
-		"18446744073709552s",     /* * 1000 overflows */
-		"213503982335d",          /* * 86400000 overflows */
+		"18446744073709552s", /* * 1000 overflows */
+		"213503982335d", /* * 86400000 overflows */
 		"99999999999999999999999999",
 	};
 	uint64_t v;
@@ -531,10 +538,19 @@ test_parse_size(void **state)
 		{ "18446744073709551615", UINT64_MAX },
 	};
 	static const char *const bad[] = {
-		"", "k", "-1", "+1", "1 k", "1x", "1.5M", "1KiB", "1bb", "1P",
-		"16777216T",             /* 2^64: overflows */
-		"18446744073709551616",  /* UINT64_MAX + 1 */
-		"18014398509481984k",    /* 2^54 * 1024 */
+		"",
+		"k",
+		"-1",
+		"+1",
+		"1 k",
+		"1x",
+		"1.5M",
+		"1KiB",
+		"1bb",
+		"1P",
+		"16777216T", /* 2^64: overflows */
+		"18446744073709551616", /* UINT64_MAX + 1 */
+		"18014398509481984k", /* 2^54 * 1024 */
 	};
 	uint64_t v;
 
@@ -559,12 +575,11 @@ test_int_edges(void **state)
 	};
 	const struct ts_cfg_key *const tables[] = { keys };
 	struct ts_cfg *cfg = ts__cfg_parse_string(
-		"i.ini",
-		"[a]\nany = -9223372036854775808\nneg = -10\n"
-		"[b]\nany = +9223372036854775807\nneg = -1\n"
-		"[c]\nany = 9223372036854775808\nneg = 0\n"
-		"[d]\nany = 1e3\nneg = - 5\n"
-		"[e]\nany = \nneg = -11\n");
+		"i.ini", "[a]\nany = -9223372036854775808\nneg = -10\n"
+			 "[b]\nany = +9223372036854775807\nneg = -1\n"
+			 "[c]\nany = 9223372036854775808\nneg = 0\n"
+			 "[d]\nany = 1e3\nneg = - 5\n"
+			 "[e]\nany = \nneg = -11\n");
 
 	for (size_t i = 0; i < cfg->sect_count; i++)
 		ts__cfg_bind(cfg, cfg->sects[i], tables, 1);
@@ -575,8 +590,7 @@ test_int_edges(void **state)
 		      "i.ini:11: key 'any': '1e3' is not an integer",
 		      "i.ini:12: key 'neg': '- 5' is not an integer",
 		      "i.ini:14: key 'any': '' is not an integer",
-		      "i.ini:15: key 'neg': -11 is out of range -10..-1",
-		      NULL);
+		      "i.ini:15: key 'neg': -11 is out of range -10..-1", NULL);
 	assert_true(ts_cfg_int(cfg->sects[0], "any") == LLONG_MIN);
 	assert_int_equal(ts_cfg_int(cfg->sects[0], "neg"), -10);
 	assert_true(ts_cfg_int(cfg->sects[1], "any") == LLONG_MAX);
@@ -602,9 +616,9 @@ test_where_and_errors(void **state)
 			 TS_E_INVAL);
 	ts__cfg_error(cfg, NULL, "no place %s", "at all");
 	ts__cfg_error(cfg, "x.ini:9", "somewhere");
-	expect_errors(cfg, "w.ini:3: port 30 is taken",
-		      "w.ini:2: needs a name", "w.ini:2: whole section",
-		      "no place at all", "x.ini:9: somewhere", NULL);
+	expect_errors(cfg, "w.ini:3: port 30 is taken", "w.ini:2: needs a name",
+		      "w.ini:2: whole section", "no place at all",
+		      "x.ini:9: somewhere", NULL);
 	ts__cfg_free(&cfg);
 }
 

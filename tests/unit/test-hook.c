@@ -26,22 +26,22 @@ enum act {
 	ACT_REJECT,
 	ACT_TEMPFAIL,
 	ACT_MAILBOX,
-	ACT_PENDING,           /* suspend; a uv timer resumes after wait_ms */
-	ACT_NEVER,             /* suspend and never resume */
-	ACT_SYNC_RESUME,       /* suspend, resume at once, return PENDING */
+	ACT_PENDING, /* suspend; a uv timer resumes after wait_ms */
+	ACT_NEVER, /* suspend and never resume */
+	ACT_SYNC_RESUME, /* suspend, resume at once, return PENDING */
 	ACT_PENDING_NOSUSPEND, /* return PENDING without suspending (bug) */
-	ACT_CANCEL_CONN,       /* cancel the runs of its own connection */
+	ACT_CANCEL_CONN, /* cancel the runs of its own connection */
 };
 
 struct step {
 	const char *tag;
 	enum act act;
-	enum act resume;      /* the verdict given on resume */
+	enum act resume; /* the verdict given on resume */
 	uint64_t wait_ms;
-	const char *header;   /* header name; its value is the tag */
+	const char *header; /* header name; its value is the tag */
 	uint64_t delay;
 	const char *reason;
-	bool double_resume;   /* resume a second time, record the rc */
+	bool double_resume; /* resume a second time, record the rc */
 
 	struct ts_ctx *ctx;
 	ts_hook_token token;
@@ -75,7 +75,7 @@ static struct world {
 	struct step steps[MAX_STEPS];
 	char trace[256];
 	struct captured res[2];
-} *w;
+} * w;
 
 /* --- scripted hooks ------------------------------------------------------- */
 
@@ -130,8 +130,8 @@ step_timer_fired(uv_timer_t *timer)
 	int rc = step_verdict(call, s, s->resume);
 	s->resume_rc = ts_hook_resume(s->ctx, s->token, rc);
 	if (s->double_resume)
-		s->second_rc = ts_hook_resume(s->ctx, s->token,
-					      TS_HOOK_CONTINUE);
+		s->second_rc =
+			ts_hook_resume(s->ctx, s->token, TS_HOOK_CONTINUE);
 	step_timer_close(s);
 }
 
@@ -177,10 +177,10 @@ step_run(struct ts_hook_call *call, int i)
 	}
 }
 
-#define STEP_FN(i)                                                          \
-	static int step_fn##i(struct ts_hook_call *call)                      \
-	{                                                                     \
-		return step_run(call, i);                                     \
+#define STEP_FN(i)                                       \
+	static int step_fn##i(struct ts_hook_call *call) \
+	{                                                \
+		return step_run(call, i);                \
 	}
 STEP_FN(0)
 STEP_FN(1)
@@ -316,9 +316,10 @@ test_names(void **state)
 			    "store_change");
 	assert_null(ts_hook_point_name(TS_HOOK_POINT_COUNT));
 	for (int i = 0; i < TS_HOOK_POINT_COUNT; i++) {
-		assert_int_equal(ts_hook_point_parse(
-				     ts_hook_point_name((enum ts_hook_point)i),
-				     &p), 0);
+		assert_int_equal(
+			ts_hook_point_parse(
+				ts_hook_point_name((enum ts_hook_point)i), &p),
+			0);
 		assert_int_equal(p, i);
 	}
 	assert_int_equal(ts_hook_point_parse("smtp_rcpt", &p), 0);
@@ -335,30 +336,36 @@ test_names(void **state)
 static void
 test_add_errors(void **state)
 {
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0,
-				     101, 0), TS_E_INVAL);
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0,
-				     -101, 0), TS_E_INVAL);
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_POINT_COUNT, step_fn0,
-				     0, 0), TS_E_INVAL);
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0,
-				     -100, 0), 0);
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn1,
-				     100, 0), 0);
-	assert_int_equal(ts__hooks_count(w->k->hooks, &w->alpha,
-					 TS_HOOK_SMTP_RCPT), 2);
-	assert_int_equal(ts__hooks_count(w->k->hooks, &w->beta,
-					 TS_HOOK_SMTP_RCPT), 0);
-	assert_int_equal(ts__hooks_count(w->k->hooks, &w->alpha,
-					 TS_HOOK_SMTP_MAIL), 0);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0, 101, 0),
+		TS_E_INVAL);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0, -101, 0),
+		TS_E_INVAL);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_POINT_COUNT, step_fn0, 0, 0),
+		TS_E_INVAL);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn0, -100, 0),
+		0);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn1, 100, 0), 0);
+	assert_int_equal(
+		ts__hooks_count(w->k->hooks, &w->alpha, TS_HOOK_SMTP_RCPT), 2);
+	assert_int_equal(
+		ts__hooks_count(w->k->hooks, &w->beta, TS_HOOK_SMTP_RCPT), 0);
+	assert_int_equal(
+		ts__hooks_count(w->k->hooks, &w->alpha, TS_HOOK_SMTP_MAIL), 0);
 	serve();
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn2,
-				     0, 0), TS_E_STATE);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn2, 0, 0),
+		TS_E_STATE);
 	w->k->phase = TS__PHASE_LOAD;
-	assert_int_equal(ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn2,
-				     0, 0), TS_E_STATE);
-	assert_int_equal(ts__hooks_count(w->k->hooks, &w->alpha,
-					 TS_HOOK_SMTP_RCPT), 2);
+	assert_int_equal(
+		ts_hook_add(&w->alpha, TS_HOOK_SMTP_RCPT, step_fn2, 0, 0),
+		TS_E_STATE);
+	assert_int_equal(
+		ts__hooks_count(w->k->hooks, &w->alpha, TS_HOOK_SMTP_RCPT), 2);
 }
 
 static void
@@ -441,8 +448,7 @@ test_accept_mailbox(void **state)
 	add_step(2, &w->alpha, TS_HOOK_DELIVER_LOCAL, 0, 0, "a0d",
 		 ACT_CONTINUE);
 	add_step(3, &w->beta, TS_HOOK_DELIVER_LOCAL, 5, 0, "b5d", ACT_MAILBOX);
-	add_step(4, &w->gamma, TS_HOOK_DELIVER_LOCAL, 7, 0, "g7d",
-		 ACT_REJECT);
+	add_step(4, &w->gamma, TS_HOOK_DELIVER_LOCAL, 7, 0, "g7d", ACT_REJECT);
 	serve();
 	assert_null(run_point(TS_HOOK_SMTP_MAIL, NULL, 0));
 	assert_int_equal(w->res[0].verdict, TS_VERDICT_ACCEPT);
@@ -550,8 +556,7 @@ test_double_resume(void **state)
 	assert_int_equal(s->cancelled, 0);
 
 	char line[128];
-	snprintf(line, sizeof(line),
-		 "hook resume ignored token=%llu (stale)",
+	snprintf(line, sizeof(line), "hook resume ignored token=%llu (stale)",
 		 (unsigned long long)s->token);
 	assert_non_null(strstr(log_text(), line));
 	/* Never-issued tokens are stale too, and 0 is never valid. */
@@ -587,8 +592,9 @@ test_timeout(void **state)
 	assert_int_equal(w->steps[1].called, 0);
 	assert_non_null(strstr(log_text(), "hook timed out module=alpha "
 					   "hook=smtp_rcpt after=100ms"));
-	assert_int_equal(ts_hook_resume(&w->alpha, w->steps[0].token,
-					TS_HOOK_CONTINUE), TS_E_STALE);
+	assert_int_equal(
+		ts_hook_resume(&w->alpha, w->steps[0].token, TS_HOOK_CONTINUE),
+		TS_E_STALE);
 	assert_int_equal(w->res[0].calls, 1);
 }
 
@@ -690,8 +696,7 @@ test_parallel_merge(void **state)
 		 ACT_PENDING);
 	add_step(2, &w->gamma, TS_HOOK_SMTP_RCPT, 5, TS_HOOK_PARALLEL, "g",
 		 ACT_ACCEPT);
-	add_step(3, &w->alpha, TS_HOOK_SMTP_RCPT, 10, 0, "after",
-		 ACT_CONTINUE);
+	add_step(3, &w->alpha, TS_HOOK_SMTP_RCPT, 10, 0, "after", ACT_CONTINUE);
 	w->steps[1].wait_ms = 30;
 	w->steps[1].resume = ACT_REJECT;
 	w->steps[0].header = "X-A";
@@ -865,11 +870,11 @@ test_many_tokens(void **state)
 					 TS_HOOK_SMTP_RCPT);
 			assert_string_equal(ts_hook_call_arg(call),
 					    "<a@example.org>");
-			int rc = i % 2 ? ts_hook_reject(call, 550, NULL,
-							"n%zu", i)
+			int rc = i % 2 ? ts_hook_reject(call, 550, NULL, "n%zu",
+							i)
 				       : TS_HOOK_CONTINUE;
-			assert_int_equal(ts_hook_resume(&w->alpha, tokens[i],
-							rc), 0);
+			assert_int_equal(
+				ts_hook_resume(&w->alpha, tokens[i], rc), 0);
 			live[i] = false;
 			live_count--;
 			assert_int_equal(w->res[0].calls, ++done);

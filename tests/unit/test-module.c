@@ -47,8 +47,7 @@ test_open(const char *name)
  * Open NAME expecting refusal `want_rc` with exactly `want` (a printf
  * format), and nothing left open.
  */
-static void
-test_refused(const char *name, int want_rc, const char *fmt, ...)
+static void test_refused(const char *name, int want_rc, const char *fmt, ...)
 	TS_PRINTF(3, 4);
 
 static void
@@ -169,14 +168,15 @@ test_open_la(void **state)
 	char *la = ts_xasprintf("%s/good_a.la", dir);
 	FILE *f = fopen(la, "w");
 	assert_non_null(f);
-	fprintf(f, "# good_a.la - a libtool library file\n"
-		   "dlname='good_a.so'\n"
-		   "library_names='good_a.so'\n"
-		   "old_library=''\n"
-		   "dependency_libs=''\n"
-		   "installed=yes\n"
-		   "shouldnotlink=yes\n"
-		   "libdir='%s'\n",
+	fprintf(f,
+		"# good_a.la - a libtool library file\n"
+		"dlname='good_a.so'\n"
+		"library_names='good_a.so'\n"
+		"old_library=''\n"
+		"dependency_libs=''\n"
+		"installed=yes\n"
+		"shouldnotlink=yes\n"
+		"libdir='%s'\n",
 		TS_TEST_MODULEDIR);
 	assert_int_equal(fclose(f), 0);
 
@@ -221,14 +221,14 @@ static void
 test_open_bad_name(void **state)
 {
 	(void)state;
-	static const char *const bad[] = { "Good_a", "", "good-a", "../x",
-					   "a/b", "a.so", "a b" };
+	static const char *const bad[] = { "Good_a", "",     "good-a", "../x",
+					   "a/b",    "a.so", "a b" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ts__module *mod = NULL;
 		char *error = NULL;
-		assert_int_equal(ts__module_open(bad[i], test_dirs, 1, &mod,
-						 &error),
-				 TS_E_INVAL);
+		assert_int_equal(
+			ts__module_open(bad[i], test_dirs, 1, &mod, &error),
+			TS_E_INVAL);
 		assert_null(mod);
 		assert_non_null(strstr(error, "bad module name"));
 		assert_non_null(strstr(error, bad[i]));
@@ -284,9 +284,9 @@ test_open_undefined_symbol(void **state)
 	(void)state;
 	struct ts__module *mod = NULL;
 	char *error = NULL;
-	assert_int_equal(ts__module_open("undef_sym", test_dirs, 1, &mod,
-					 &error),
-			 TS_E_INVAL);
+	assert_int_equal(
+		ts__module_open("undef_sym", test_dirs, 1, &mod, &error),
+		TS_E_INVAL);
 	assert_null(mod);
 	const char *prefix =
 		"module undef_sym (" TS_TEST_MODULEDIR "/undef_sym.so): "
@@ -437,8 +437,7 @@ test_order_fails(struct ts__module *const *mods, size_t n, ...)
 	va_list ap;
 	va_start(ap, n);
 	size_t i = 0;
-	for (const char *want; (want = va_arg(ap, const char *)) != NULL;
-	     i++) {
+	for (const char *want; (want = va_arg(ap, const char *)) != NULL; i++) {
 		if (i >= cfg->error_count)
 			fail_msg("missing error: %s", want);
 		assert_string_equal(cfg->errors[i], want);

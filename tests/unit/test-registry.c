@@ -34,10 +34,10 @@ setup(void **state)
 	ts__kernel_init(&w->k, &w->loop);
 	w->k.log.out = open_memstream(&w->logbuf, &w->logsize);
 	w->k.log.level = TS_LOG_DEBUG;
-	w->alpha = (struct ts_ctx){ .kernel = &w->k, .name = "alpha",
-				    .index = 1 };
-	w->beta = (struct ts_ctx){ .kernel = &w->k, .name = "beta",
-				   .index = 2 };
+	w->alpha =
+		(struct ts_ctx){ .kernel = &w->k, .name = "alpha", .index = 1 };
+	w->beta =
+		(struct ts_ctx){ .kernel = &w->k, .name = "beta", .index = 2 };
 	*state = w;
 	return 0;
 }
@@ -94,9 +94,9 @@ test_service_add_find(void **state)
 					sizeof(vt2)),
 			 0);
 	/* Same name in another kind is fine. */
-	assert_int_equal(ts_service_add(&w->beta, "sasl", "relay", &vt1,
-					sizeof(vt1)),
-			 0);
+	assert_int_equal(
+		ts_service_add(&w->beta, "sasl", "relay", &vt1, sizeof(vt1)),
+		0);
 	struct ts_ctx *owner = NULL;
 	assert_ptr_equal(ts_service_find(&w->alpha, "transport", "direct",
 					 sizeof(vt2), &owner),
@@ -123,21 +123,22 @@ test_service_duplicate_and_phase(void **state)
 	assert_int_equal(ts_service_add(&w->alpha, "protocol", "smtp", &vt1,
 					sizeof(vt1)),
 			 0);
-	assert_int_equal(ts_service_add(&w->beta, "protocol", "smtp", &vt1,
-					sizeof(vt1)),
-			 TS_E_EXIST);
+	assert_int_equal(
+		ts_service_add(&w->beta, "protocol", "smtp", &vt1, sizeof(vt1)),
+		TS_E_EXIST);
 	assert_non_null(strstr(logged(w), "service already registered "
 					  "kind=protocol name=smtp "
 					  "owner=alpha"));
 	assert_int_equal(ts_service_add(&w->beta, "", "x", &vt1, 8),
 			 TS_E_INVAL);
 	w->k.phase = TS__PHASE_RUN;
-	assert_int_equal(ts_service_add(&w->beta, "protocol", "imap", &vt1,
-					sizeof(vt1)),
-			 TS_E_STATE);
+	assert_int_equal(
+		ts_service_add(&w->beta, "protocol", "imap", &vt1, sizeof(vt1)),
+		TS_E_STATE);
 }
 
-/* --- CLI registry ---------------------------------------------------------- */
+/* --- CLI registry ----------------------------------------------------------
+ */
 
 static int
 cli_fn(struct ts_ctx *ctx, int argc, char **argv)
@@ -150,9 +151,8 @@ test_cli_add(void **state)
 {
 	struct world *w = *state;
 	w->k.phase = TS__PHASE_INIT;
-	assert_int_equal(ts_cli_add(&w->alpha, "hello", "say hi", "[NAME]",
-				    cli_fn),
-			 0);
+	assert_int_equal(
+		ts_cli_add(&w->alpha, "hello", "say hi", "[NAME]", cli_fn), 0);
 	assert_int_equal(ts_cli_add(&w->beta, "hello", "", "", cli_fn),
 			 TS_E_EXIST);
 	/* Built-in commands cannot be taken. */
@@ -171,7 +171,8 @@ test_cli_add(void **state)
 			 TS_E_STATE);
 }
 
-/* --- work pool ------------------------------------------------------------- */
+/* --- work pool -------------------------------------------------------------
+ */
 
 struct job {
 	pthread_t loop_thread, work_thread, done_thread;
@@ -202,10 +203,11 @@ test_work_runs_off_loop_and_reports_on_loop(void **state)
 	struct job jobs[8];
 	for (int i = 0; i < 8; i++) {
 		jobs[i] = (struct job){ .loop_thread = pthread_self(),
-					.input = i, .status = -99 };
-		assert_int_equal(ts_work_submit(&w->alpha, job_work, job_done,
-						&jobs[i]),
-				 0);
+					.input = i,
+					.status = -99 };
+		assert_int_equal(
+			ts_work_submit(&w->alpha, job_work, job_done, &jobs[i]),
+			0);
 	}
 	assert_int_equal(w->k.pending_work, 8);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -223,7 +225,8 @@ test_work_runs_off_loop_and_reports_on_loop(void **state)
 			 TS_E_INVAL);
 }
 
-/* --- timers ---------------------------------------------------------------- */
+/* --- timers ----------------------------------------------------------------
+ */
 
 struct tick {
 	int fired;
@@ -271,7 +274,8 @@ test_timer_once_repeat_and_free_inside(void **state)
 	assert_int_equal(c.fired, 0);
 }
 
-/* --- logging --------------------------------------------------------------- */
+/* --- logging ---------------------------------------------------------------
+ */
 
 static void
 test_log_levels_and_format(void **state)
@@ -328,8 +332,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_service_add_find, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_service_duplicate_and_phase,
-						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_service_duplicate_and_phase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_work_runs_off_loop_and_reports_on_loop, setup,
