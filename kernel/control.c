@@ -87,18 +87,11 @@ ts_control_command(struct ts_control_client *c, const char *line)
 	struct ts_kernel *k = c->kernel;
 	ts_log(&k->kctx, TS_LOG_INFO, "control command=\"%s\"", line);
 	if (strcmp(line, "status") == 0) {
-		char *mods = ts_xstrdup("");
-		for (size_t i = 0; i < k->module_count; i++) {
-			char *next = ts_xasprintf("%s%s%s", mods, i ? "," : "",
-						  k->modules[i]->name);
-			free(mods);
-			mods = next;
-		}
+		char *mods = ts__module_names(k->modules, k->module_count);
 		char *text = ts_xasprintf(
 			"ok running pid=%ld sessions=%zu listeners=%zu "
 			"modules=%s\n",
-			(long)getpid(), k->conn_count, k->listener_count,
-			*mods ? mods : "-");
+			(long)getpid(), k->conn_count, k->listener_count, mods);
 		free(mods);
 		ts_control_answer(c, text);
 	} else if (strcmp(line, "reload") == 0) {

@@ -316,33 +316,38 @@ ts_hook_accept(struct ts_hook_call *call)
 	return hook_set_verdict(call, TS_VERDICT_ACCEPT, 0, NULL, NULL);
 }
 
+/* Set a reject or tempfail whose text is printf-formatted (may be NULL). */
+static int
+hook_set_verdict_fmt(struct ts_hook_call *call, enum ts_verdict verdict,
+		     int code, const char *enhanced, const char *fmt,
+		     va_list ap)
+{
+	char *text = fmt != NULL ? ts_xvasprintf(fmt, ap) : NULL;
+	return hook_set_verdict(call, verdict, code, enhanced, text);
+}
+
 int
 ts_hook_reject(struct ts_hook_call *call, int code, const char *enhanced,
 	       const char *fmt, ...)
 {
-	char *text = NULL;
-	if (fmt != NULL) {
-		va_list ap;
-		va_start(ap, fmt);
-		text = ts_xvasprintf(fmt, ap);
-		va_end(ap);
-	}
-	return hook_set_verdict(call, TS_VERDICT_REJECT, code, enhanced, text);
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = hook_set_verdict_fmt(call, TS_VERDICT_REJECT, code, enhanced,
+				      fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int
 ts_hook_tempfail(struct ts_hook_call *call, int code, const char *enhanced,
 		 const char *fmt, ...)
 {
-	char *text = NULL;
-	if (fmt != NULL) {
-		va_list ap;
-		va_start(ap, fmt);
-		text = ts_xvasprintf(fmt, ap);
-		va_end(ap);
-	}
-	return hook_set_verdict(call, TS_VERDICT_TEMPFAIL, code, enhanced,
-				text);
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = hook_set_verdict_fmt(call, TS_VERDICT_TEMPFAIL, code, enhanced,
+				      fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 int

@@ -209,6 +209,9 @@ struct ts__module {
  */
 int ts__module_open(const char *name, const char *const *dirs, size_t dir_count,
 		    struct ts__module **mod_r, char **error_r);
+/* "a,b,c": the modules' names joined with commas ("-" when none). */
+char *ts__module_names(struct ts__module *const *mods, size_t count);
+
 /* dlclose and free; sets *mod to NULL. */
 void ts__module_close(struct ts__module **mod);
 

@@ -687,3 +687,17 @@ ts__module_order(struct ts_cfg *cfg, struct ts__module *const *mods,
 	*ordered_count_r = placed;
 	return 0;
 }
+
+char *
+ts__module_names(struct ts__module *const *mods, size_t count)
+{
+	if (count == 0)
+		return ts_xstrdup("-");
+	char *names = ts_xstrdup(mods[0]->name);
+	for (size_t i = 1; i < count; i++) {
+		char *longer = ts_xasprintf("%s,%s", names, mods[i]->name);
+		free(names);
+		names = longer;
+	}
+	return names;
+}

@@ -186,16 +186,8 @@ ts_serve_same_modules(const struct ts_kernel *k, const struct ts__boot *b,
 				found = true;
 		same = found;
 	}
-	if (!same) {
-		char *now = ts_xstrdup("");
-		for (size_t j = 0; j < b->enabled_count; j++) {
-			char *next = ts_xasprintf("%s%s%s", now, j ? "," : "",
-						  b->enabled[j]->name);
-			free(now);
-			now = next;
-		}
-		*diff_r = now;
-	}
+	if (!same)
+		*diff_r = ts__module_names(b->enabled, b->enabled_count);
 	return same;
 }
 
