@@ -39,11 +39,26 @@ struct ts_serve {
 static int
 ts_serve_prepare_data_dir(const char *dir, uid_t uid, gid_t gid, char **error_r)
 {
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-		*error_r = ts_xasprintf("cannot create data_dir %s: %s", dir,
-					strerror(errno));
-		return TS_E_IO;
+	/* Create missing parents too, like mkdir -p. */
+	char *path = ts_xstrdup(dir);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		/* Parents must stay traversable for the service user. */
+		mode_t mode = saved == '\0' ? 0750 : 0755;
+		if (mkdir(path, mode) != 0 && errno != EEXIST) {
+			*error_r = ts_xasprintf("cannot create data_dir %s: %s",
+						path, strerror(errno));
+			free(path);
+			return TS_E_IO;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
 	}
+	free(path);
 	if (uid != (uid_t)-1 && chown(dir, uid, gid) != 0) {
 		*error_r = ts_xasprintf("cannot chown data_dir %s: %s", dir,
 					strerror(errno));

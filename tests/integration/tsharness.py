@@ -41,7 +41,7 @@ class Config:
 
     def __init__(self, tmpdir, core=None, module_dirs=None):
         self.dir = tmpdir
-        self.data_dir = os.path.join(tmpdir, "data")
+        self.data_dir = os.path.join(tmpdir, "var", "data")
         self.path = os.path.join(tmpdir, "tessera.ini")
         os.makedirs(os.path.join(tmpdir, "conf.d"), exist_ok=True)
         dirs = module_dirs if module_dirs is not None else [TEST_MODULES]
@@ -70,9 +70,10 @@ def run_cli(args, config=None, timeout=60, env=None):
     cmd = [TESSERA] + list(args)
     if config is not None:
         cmd += ["-c", config.path]
-    return subprocess.run(cmd, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL,
-                          env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+    check_sanitizers(r.stderr)
+    return r
 
 
 class Server:
