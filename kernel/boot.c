@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernel/boot.h"
+#include "kernel/dns.h"
 #include "kernel/net.h"
 
 const struct ts_cfg_key ts__core_keys[] = {
@@ -52,6 +53,12 @@ const struct ts_cfg_key ts__core_keys[] = {
 	  .type = TS_CFG_DURATION,
 	  .default_value = "30s",
 	  .doc = "on SIGTERM, how long sessions may take to finish" },
+	{ .name = "tls_priority",
+	  .type = TS_CFG_STRING,
+	  .default_value = "SECURE256:SECURE128:-VERS-ALL:+VERS-TLS1.3:"
+			   "+VERS-TLS1.2:%SERVER_PRECEDENCE",
+	  .doc = "GnuTLS priority string for every TLS session; TLS 1.0 and "
+		 "1.1 stay off whatever it says" },
 	{ .name = "control_socket",
 	  .type = TS_CFG_STRING,
 	  .doc = "unix socket for tessera status|reload|stop "
@@ -169,6 +176,26 @@ ts_boot_module(const struct ts__boot *b, const char *name)
 	return NULL;
 }
 
+/*
+ * Section types the kernel itself owns, besides [core] and [module NAME].
+ * Each kernel unit declares its keys next to the code that reads them.
+ */
+static const struct ts_cfg_section ts_boot_kernel_sections[] = {
+	{ .type = "listener", .named = true, .keys = ts__listener_keys },
+	{ .type = "dns", .named = false, .keys = ts__dns_keys },
+	{ .type = NULL },
+};
+
+static const struct ts_cfg_section *
+ts_boot_kernel_section(const char *type)
+{
+	for (const struct ts_cfg_section *cs = ts_boot_kernel_sections;
+	     cs->type != NULL; cs++)
+		if (strcmp(cs->type, type) == 0)
+			return cs;
+	return NULL;
+}
+
 /* The module declaring section type `type`, enabled ones first. */
 static const struct ts_cfg_section *
 ts_boot_section_owner(const struct ts__boot *b, const char *type,
@@ -234,21 +261,10 @@ ts_boot_bind_sections(struct ts__boot *b)
 			}
 			continue;
 		}
-		if (strcmp(s->type, "listener") == 0) {
-			if (s->name == NULL)
-				ts__cfg_error(
-					cfg, s->where,
-					"section [listener] needs a name: "
-					"[listener NAME]");
-			const struct ts_cfg_key *tables[] = {
-				ts__listener_keys
-			};
-			ts__cfg_bind(cfg, s, tables, 1);
-			continue;
-		}
 		const struct ts__module *owner = NULL;
-		const struct ts_cfg_section *cs =
-			ts_boot_section_owner(b, s->type, &owner);
+		const struct ts_cfg_section *cs = ts_boot_kernel_section(s->type);
+		if (cs == NULL)
+			cs = ts_boot_section_owner(b, s->type, &owner);
 		if (cs == NULL) {
 			ts__cfg_error(
 				cfg, s->where,
@@ -257,7 +273,7 @@ ts_boot_bind_sections(struct ts__boot *b)
 				s->type);
 			continue;
 		}
-		if (!owner->enabled)
+		if (owner != NULL && !owner->enabled)
 			continue; /* belongs to a disabled module */
 		if (cs->named && s->name == NULL)
 			ts__cfg_error(cfg, s->where,
