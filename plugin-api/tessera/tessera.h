@@ -16,6 +16,8 @@
 #include <tessera/service.h>
 #include <tessera/work.h>
 #include <tessera/conn.h>
+#include <tessera/tls.h>
+#include <tessera/dns.h>
 #include <tessera/cli.h>
 
 #endif
