@@ -1,71 +1,28 @@
 /*
- * kernel/conn.c — one accepted connection: line input, queued output,
- * timeouts, per-module data, and the protocol's callbacks.
+ * kernel/conn.c — one connection: buffered input as lines or counted
+ * bytes, queued output with backpressure, timeouts, a memory budget,
+ * per-module data, and the protocol's callbacks.
  *
- * Lifecycle: accept → conn_open hooks (the connection is paused) → optional
- * delay → protocol open → lines → close.  Closing cancels pending hook runs
- * at once (so their cancel callbacks see the client leave), lets queued
- * output drain, and frees the connection only after libuv has closed both
- * of its handles.  TLS, byte-count reads and memory budgets come with the
- * network-layer work; this file keeps the seams for them.
+ * Lifecycle of an accepted connection: accept → conn_open hooks → optional
+ * delay → (implicit TLS handshake) → protocol open → lines → close.
+ * Closing cancels pending hook runs at once (so their cancel callbacks see
+ * the client leave), lets queued output drain, and frees the connection
+ * only after libuv has closed all of its handles.  TLS lives in
+ * conn-tls.c and outbound connects in conn-connect.c; this file never
+ * sees ciphertext.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/net.h"
+#include "kernel/conn-private.h"
 #include "kernel/serve.h"
 
-/* Stop reading while this much output waits for a slow peer. */
+/* Stop reading while this much output waits for a slow peer... */
 #define TS_CONN_WRITE_HIGH_WATER (256 * 1024)
-/* Buffer at most this much unprocessed input (or two max_lines). */
-#define TS_CONN_INPUT_BUDGET (64 * 1024)
-
-struct ts_conn_slot {
-	void *data;
-	void (*destroy)(void *data);
-};
-
-struct ts_conn {
-	struct ts_conn *prev, *next;
-	struct ts_kernel *kernel;
-	uint64_t id;
-	char *listener;
-	const struct ts_protocol *proto;
-	struct ts_ctx *proto_ctx;
-	struct ts__conn_limits limits;
-
-	uv_tcp_t tcp;
-	uv_timer_t timer; /* idle timeout, or the conn_open delay */
-	uv_shutdown_t shutdown_req;
-	unsigned handles_open;
-
-	char remote_ip[INET6_ADDRSTRLEN];
-	char local_ip[INET6_ADDRSTRLEN];
-	unsigned remote_port, local_port;
-
-	char *in;
-	size_t in_len, in_cap;
-	bool discarding; /* dropping the rest of an overlong line */
-
-	struct ts_hook_run *open_run;
-	struct ts_hook_result *open_result; /* kept across the delay */
-	bool opened;
-	bool paused;
-	bool reading;
-	bool processing;
-	bool closing;
-	bool freed_handles;
-	char *close_reason;
-
-	struct ts_conn_slot *slots;
-	size_t slot_count;
-};
-
-static void ts_conn_process(struct ts_conn *conn);
-static void ts_conn_update_reading(struct ts_conn *conn);
+/* ...and tell a streaming protocol to go on below this. */
+#define TS_CONN_WRITE_LOW_WATER (64 * 1024)
 
 /* --- accessors ------------------------------------------------------- */
 
@@ -117,6 +74,29 @@ ts_conn_closing(const struct ts_conn *conn)
 	return conn->closing;
 }
 
+const char *
+ts_conn_error(const struct ts_conn *conn)
+{
+	return conn->error;
+}
+
+void *
+ts_conn_arg(const struct ts_conn *conn)
+{
+	return conn->arg;
+}
+
+void
+ts__conn_set_error(struct ts_conn *conn, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = ts_xvasprintf(fmt, ap);
+	va_end(ap);
+	free(conn->error);
+	conn->error = text;
+}
+
 void
 ts_conn_log(const struct ts_conn *conn, const struct ts_ctx *ctx,
 	    enum ts_log_level level, const char *fmt, ...)
@@ -145,7 +125,7 @@ ts_conn_set_data(struct ts_conn *conn, const struct ts_ctx *ctx, void *data,
 		       (n - conn->slot_count) * sizeof(*conn->slots));
 		conn->slot_count = n;
 	}
-	struct ts_conn_slot *slot = &conn->slots[ctx->index];
+	struct ts__conn_slot *slot = &conn->slots[ctx->index];
 	if (slot->data != NULL && slot->data != data && slot->destroy != NULL)
 		slot->destroy(slot->data);
 	slot->data = data;
@@ -168,6 +148,14 @@ struct ts_conn_write {
 	char data[];
 };
 
+size_t
+ts_conn_output_pending(const struct ts_conn *conn)
+{
+	if (!conn->tcp_live)
+		return 0;
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&conn->tcp);
+}
+
 static void
 ts_conn_written(uv_write_t *req, int status)
 {
@@ -177,19 +165,35 @@ ts_conn_written(uv_write_t *req, int status)
 	if (status < 0 && status != UV_ECANCELED && !conn->closing) {
 		ts_conn_log(conn, &conn->kernel->kctx, TS_LOG_DEBUG,
 			    "write failed error=%s", uv_strerror(status));
-		ts_conn_close(conn, "write error");
+		ts__conn_abort(conn, "write error");
 		return;
 	}
-	ts_conn_update_reading(conn);
+	if (conn->above_low_water && !conn->closing &&
+	    ts_conn_output_pending(conn) < TS_CONN_WRITE_LOW_WATER) {
+		conn->above_low_water = false;
+		if (conn->proto->drained != NULL)
+			conn->proto->drained(conn);
+	}
+	ts__conn_update_reading(conn);
 }
 
 int
-ts_conn_write(struct ts_conn *conn, const void *data, size_t len)
+ts__conn_raw_write(struct ts_conn *conn, const void *data, size_t len)
 {
-	if (conn->closing || conn->freed_handles)
+	if (conn->freed_handles || !conn->tcp_live ||
+	    uv_is_closing((uv_handle_t *)&conn->tcp))
 		return TS_E_STATE;
 	if (len == 0)
 		return 0;
+	size_t pending = ts_conn_output_pending(conn);
+	if (pending + len + conn->in_len > conn->limits.memory_budget) {
+		ts_conn_log(conn, &conn->kernel->kctx, TS_LOG_WARN,
+			    "memory budget exceeded queued=%zu budget=%zu",
+			    pending + len, conn->limits.memory_budget);
+		ts__conn_set_error(conn, "memory budget exceeded");
+		ts__conn_abort(conn, "memory budget exceeded");
+		return TS_E_NOMEM;
+	}
 	struct ts_conn_write *w = ts_xmalloc(sizeof(*w) + len);
 	w->conn = conn;
 	memcpy(w->data, data, len);
@@ -200,8 +204,22 @@ ts_conn_write(struct ts_conn *conn, const void *data, size_t len)
 		free(w);
 		return TS_E_IO;
 	}
-	ts_conn_update_reading(conn);
+	if (ts_conn_output_pending(conn) >= TS_CONN_WRITE_HIGH_WATER)
+		conn->above_low_water = true;
+	ts__conn_update_reading(conn);
 	return 0;
+}
+
+int
+ts_conn_write(struct ts_conn *conn, const void *data, size_t len)
+{
+	if (conn->closing || conn->freed_handles)
+		return TS_E_STATE;
+	if (conn->tls_state == TS__CONN_TLS_UP)
+		return ts__conn_tls_write(conn, data, len);
+	if (conn->tls_state == TS__CONN_TLS_HANDSHAKE)
+		return TS_E_STATE; /* nothing may pass during a handshake */
+	return ts__conn_raw_write(conn, data, len);
 }
 
 int
@@ -226,9 +244,16 @@ ts_conn_free(struct ts_conn *conn)
 	for (size_t i = 0; i < conn->slot_count; i++)
 		if (conn->slots[i].data != NULL && conn->slots[i].destroy)
 			conn->slots[i].destroy(conn->slots[i].data);
-	ts_conn_log(conn, &k->kctx, TS_LOG_INFO,
-		    "session closed listener=%s reason=\"%s\"", conn->listener,
-		    conn->close_reason != NULL ? conn->close_reason : "closed");
+	if (!conn->outbound || conn->opened)
+		ts_conn_log(conn, &k->kctx, TS_LOG_INFO,
+			    "session closed %s=%s reason=\"%s\"%s%s%s",
+			    conn->outbound ? "peer" : "listener",
+			    conn->listener,
+			    conn->close_reason != NULL ? conn->close_reason
+						       : "closed",
+			    conn->error != NULL ? " error=\"" : "",
+			    conn->error != NULL ? conn->error : "",
+			    conn->error != NULL ? "\"" : "");
 
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;
@@ -238,24 +263,32 @@ ts_conn_free(struct ts_conn *conn)
 		conn->next->prev = conn->prev;
 	k->conn_count--;
 
+	ts__tls_free(&conn->tls);
+	ts__tls_creds_unref(&conn->limits.creds);
+	free((char *)conn->limits.tls_priority);
+	for (size_t i = 0; i < conn->address_count; i++)
+		free(conn->addresses[i]);
+	free(conn->addresses);
+	free(conn->connect_errors);
 	free(conn->slots);
 	free(conn->in);
 	free(conn->listener);
 	free(conn->close_reason);
+	free(conn->error);
 	free(conn->open_result);
 	free(conn);
 	ts__serve_conn_gone(k);
 }
 
-static void
-ts_conn_handle_closed(uv_handle_t *handle)
+void
+ts__conn_handle_closed(uv_handle_t *handle)
 {
 	struct ts_conn *conn = handle->data;
 	if (--conn->handles_open == 0)
 		ts_conn_free(conn);
 }
 
-/* Close both handles now, dropping unsent output. */
+/* Close every handle now, dropping unsent output. */
 static void
 ts_conn_close_handles(struct ts_conn *conn)
 {
@@ -263,9 +296,11 @@ ts_conn_close_handles(struct ts_conn *conn)
 		return;
 	conn->freed_handles = true;
 	uv_timer_stop(&conn->timer);
-	uv_close((uv_handle_t *)&conn->timer, ts_conn_handle_closed);
-	if (!uv_is_closing((uv_handle_t *)&conn->tcp))
-		uv_close((uv_handle_t *)&conn->tcp, ts_conn_handle_closed);
+	uv_timer_stop(&conn->life_timer);
+	uv_close((uv_handle_t *)&conn->timer, ts__conn_handle_closed);
+	uv_close((uv_handle_t *)&conn->life_timer, ts__conn_handle_closed);
+	if (conn->tcp_live && !uv_is_closing((uv_handle_t *)&conn->tcp))
+		uv_close((uv_handle_t *)&conn->tcp, ts__conn_handle_closed);
 }
 
 static void
@@ -302,6 +337,11 @@ ts_conn_close(struct ts_conn *conn, const char *reason)
 	if (conn->closing)
 		return;
 	ts_conn_begin_close(conn, reason);
+	if (!conn->tcp_live) {
+		ts_conn_close_handles(conn);
+		return;
+	}
+	ts__conn_tls_finish(conn);
 	/* Let queued replies (a 421, a 221) reach the peer first. */
 	conn->shutdown_req.data = conn;
 	if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp,
@@ -309,9 +349,8 @@ ts_conn_close(struct ts_conn *conn, const char *reason)
 		ts_conn_close_handles(conn);
 }
 
-/* Close at once, without waiting for output (peer gone, grace expired). */
-static void
-ts_conn_abort(struct ts_conn *conn, const char *reason)
+void
+ts__conn_abort(struct ts_conn *conn, const char *reason)
 {
 	if (!conn->closing)
 		ts_conn_begin_close(conn, reason);
@@ -328,6 +367,13 @@ ts_conn_idle_timeout(uv_timer_t *timer)
 }
 
 static void
+ts_conn_life_timeout(uv_timer_t *timer)
+{
+	struct ts_conn *conn = timer->data;
+	ts_conn_close(conn, "session timeout");
+}
+
+static void
 ts_conn_arm_idle(struct ts_conn *conn)
 {
 	if (conn->limits.idle_timeout_ms > 0 && !conn->closing)
@@ -335,11 +381,25 @@ ts_conn_arm_idle(struct ts_conn *conn)
 			       conn->limits.idle_timeout_ms, 0);
 }
 
+/* The most unprocessed input a connection holds before it stops reading. */
+static size_t
+ts_conn_input_budget(const struct ts_conn *conn)
+{
+	size_t budget = conn->limits.memory_budget / 2;
+	if (budget < 2 * conn->limits.max_line + 2)
+		budget = 2 * conn->limits.max_line + 2;
+	return budget;
+}
+
 static void
 ts_conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct ts_conn *conn = handle->data;
-	/* Never hold more than one line plus one read of slack. */
+	if (conn->tls != NULL) {
+		*buf = uv_buf_init(conn->raw, sizeof(conn->raw));
+		return;
+	}
+	/* Never hold more than the budget plus one read of slack. */
 	size_t want = conn->in_len + 16384;
 	if (want > conn->in_cap) {
 		conn->in_cap = want;
@@ -349,21 +409,60 @@ ts_conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 			   (unsigned)(conn->in_cap - conn->in_len));
 }
 
+/*
+ * The peer closed its side.  Complete lines it sent before still get
+ * answered (a pipelined QUIT, say); but a peer that leaves while we wait
+ * for a hook is gone, and its pending work is cancelled at once.
+ */
+static void
+ts_conn_peer_eof(struct ts_conn *conn)
+{
+	conn->peer_eof = true;
+	if (conn->reading) {
+		uv_read_stop((uv_stream_t *)&conn->tcp);
+		conn->reading = false;
+	}
+	if (!conn->opened || conn->paused ||
+	    conn->tls_state == TS__CONN_TLS_HANDSHAKE)
+		ts_conn_close(conn, "peer closed");
+	else
+		ts__conn_process(conn);
+}
+
 static void
 ts_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ts_conn *conn = stream->data;
 	if (nread == UV_EOF) {
-		ts_conn_close(conn, "peer closed");
+		ts_conn_peer_eof(conn);
 		return;
 	}
 	if (nread < 0) {
-		ts_conn_abort(conn, uv_strerror((int)nread));
+		ts__conn_abort(conn, uv_strerror((int)nread));
 		return;
 	}
-	conn->in_len += (size_t)nread;
+	if (nread == 0)
+		return;
 	ts_conn_arm_idle(conn);
-	ts_conn_process(conn);
+	if (conn->tls != NULL) {
+		ts__conn_tls_received(conn, buf->base, (size_t)nread);
+		return;
+	}
+	/* Plaintext was read straight into conn->in by ts_conn_alloc. */
+	conn->in_len += (size_t)nread;
+	ts__conn_process(conn);
+}
+
+void
+ts__conn_received(struct ts_conn *conn, const char *data, size_t len)
+{
+	if (conn->in_len + len > conn->in_cap) {
+		conn->in_cap = conn->in_len + len + 4096;
+		conn->in = ts_xrealloc(conn->in, conn->in_cap);
+	}
+	memcpy(conn->in + conn->in_len, data, len);
+	conn->in_len += len;
+	ts__conn_process(conn);
 }
 
 /*
@@ -375,19 +474,15 @@ ts_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static bool
 ts_conn_wants_input(const struct ts_conn *conn)
 {
-	size_t budget = 2 * conn->limits.max_line + 2;
-	if (budget < TS_CONN_INPUT_BUDGET)
-		budget = TS_CONN_INPUT_BUDGET;
-	return !conn->closing && conn->in_len < budget &&
-	       uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) <
-		       TS_CONN_WRITE_HIGH_WATER;
+	return !conn->closing && !conn->peer_eof && !conn->connecting &&
+	       conn->in_len < ts_conn_input_budget(conn) &&
+	       ts_conn_output_pending(conn) < TS_CONN_WRITE_HIGH_WATER;
 }
 
-/* Start or stop reading from the socket to match what we can take. */
-static void
-ts_conn_update_reading(struct ts_conn *conn)
+void
+ts__conn_update_reading(struct ts_conn *conn)
 {
-	if (conn->freed_handles || conn->closing)
+	if (conn->freed_handles || conn->closing || !conn->tcp_live)
 		return;
 	bool want = ts_conn_wants_input(conn);
 	if (want && !conn->reading) {
@@ -407,63 +502,107 @@ ts_conn_consume(struct ts_conn *conn, size_t n)
 	conn->in_len -= n;
 }
 
-/* Hand complete lines to the protocol while it wants them. */
+int
+ts_conn_read_bytes(struct ts_conn *conn, uint64_t count)
+{
+	if (conn->proto->data == NULL)
+		return TS_E_INVAL;
+	conn->bytes_wanted = count;
+	return 0;
+}
+
+/* Deliver counted bytes; false when the loop must stop for more input. */
+static bool
+ts_conn_deliver_bytes(struct ts_conn *conn)
+{
+	if (conn->in_len == 0)
+		return false;
+	size_t n = conn->in_len;
+	if (n > conn->bytes_wanted)
+		n = (size_t)conn->bytes_wanted;
+	conn->bytes_wanted -= n;
+	bool last = conn->bytes_wanted == 0;
+	/* The protocol may not keep the pointer: copy out first. */
+	char *piece = ts_xstrndup(conn->in, n);
+	ts_conn_consume(conn, n);
+	conn->proto->data(conn, piece, n, last);
+	free(piece);
+	return true;
+}
+
 static void
-ts_conn_process(struct ts_conn *conn)
+ts_conn_line_too_long(struct ts_conn *conn)
+{
+	if (conn->proto->line_too_long != NULL)
+		conn->proto->line_too_long(conn);
+	else
+		ts_conn_close(conn, "line too long");
+}
+
+/* Deliver one line; false when the loop must stop for more input. */
+static bool
+ts_conn_deliver_line(struct ts_conn *conn)
+{
+	char *lf = conn->in_len > 0 ? memchr(conn->in, '\n', conn->in_len)
+				    : NULL;
+	if (lf == NULL) {
+		if (conn->in_len > conn->limits.max_line) {
+			/* Drop it without ever holding more than a line. */
+			conn->in_len = 0;
+			if (!conn->discarding) {
+				conn->discarding = true;
+				ts_conn_line_too_long(conn);
+			}
+		}
+		return false;
+	}
+	size_t n = (size_t)(lf - conn->in) + 1;
+	if (conn->discarding) {
+		conn->discarding = false;
+		ts_conn_consume(conn, n);
+		return true;
+	}
+	size_t len = n - 1;
+	if (len > 0 && conn->in[len - 1] == '\r')
+		len--;
+	if (len > conn->limits.max_line) {
+		ts_conn_consume(conn, n);
+		ts_conn_line_too_long(conn);
+		return true;
+	}
+	char *line = ts_xstrndup(conn->in, len);
+	ts_conn_consume(conn, n);
+	conn->proto->line(conn, line, len);
+	free(line);
+	return true;
+}
+
+void
+ts__conn_process(struct ts_conn *conn)
 {
 	if (conn->processing)
 		return; /* the outer call will pick up where we are */
 	conn->processing = true;
-	while (conn->opened && !conn->paused && !conn->closing) {
-		char *lf = conn->in_len > 0
-				   ? memchr(conn->in, '\n', conn->in_len)
-				   : NULL;
-		if (lf == NULL) {
-			if (conn->in_len > conn->limits.max_line) {
-				conn->in_len = 0;
-				if (!conn->discarding) {
-					conn->discarding = true;
-					if (conn->proto->line_too_long != NULL)
-						conn->proto->line_too_long(
-							conn);
-					else
-						ts_conn_close(conn,
-							      "line too long");
-				}
-			}
+	while (conn->opened && !conn->paused && !conn->closing &&
+	       conn->tls_state != TS__CONN_TLS_HANDSHAKE) {
+		bool more = conn->bytes_wanted > 0
+				    ? ts_conn_deliver_bytes(conn)
+				    : ts_conn_deliver_line(conn);
+		if (!more)
 			break;
-		}
-		size_t n = (size_t)(lf - conn->in) + 1;
-		if (conn->discarding) {
-			conn->discarding = false;
-			ts_conn_consume(conn, n);
-			continue;
-		}
-		size_t len = n - 1;
-		if (len > 0 && conn->in[len - 1] == '\r')
-			len--;
-		if (len > conn->limits.max_line) {
-			ts_conn_consume(conn, n);
-			if (conn->proto->line_too_long != NULL)
-				conn->proto->line_too_long(conn);
-			else
-				ts_conn_close(conn, "line too long");
-			continue;
-		}
-		char *line = ts_xstrndup(conn->in, len);
-		ts_conn_consume(conn, n);
-		conn->proto->line(conn, line, len);
-		free(line);
 	}
 	conn->processing = false;
-	ts_conn_update_reading(conn);
+	/* After a half-close, stop once nothing complete is left. */
+	if (conn->peer_eof && !conn->closing && !conn->paused)
+		ts_conn_close(conn, "peer closed");
+	ts__conn_update_reading(conn);
 }
 
 void
 ts_conn_pause(struct ts_conn *conn)
 {
 	conn->paused = true;
-	ts_conn_update_reading(conn);
+	ts__conn_update_reading(conn);
 }
 
 void
@@ -472,22 +611,38 @@ ts_conn_resume(struct ts_conn *conn)
 	if (!conn->paused)
 		return;
 	conn->paused = false;
-	ts_conn_process(conn);
+	ts__conn_process(conn);
 }
 
 /* --- opening ----------------------------------------------------------- */
 
-static void
-ts_conn_start_protocol(struct ts_conn *conn)
+void
+ts__conn_open_protocol(struct ts_conn *conn)
 {
 	conn->opened = true;
 	conn->paused = false;
-	struct ts_hook_result *res = conn->open_result;
-	conn->proto->open(conn, res);
+	static const struct ts_hook_result proceed = {
+		.verdict = TS_VERDICT_CONTINUE,
+	};
+	conn->proto->open(conn, conn->open_result != NULL ? conn->open_result
+							   : &proceed);
 	if (!conn->closing) {
 		ts_conn_arm_idle(conn);
-		ts_conn_process(conn);
+		ts__conn_process(conn);
 	}
+}
+
+/* conn_open is done (and any delay waited): TLS first if implicit. */
+static void
+ts_conn_start_protocol(struct ts_conn *conn)
+{
+	if (conn->limits.tls_mode == TS__TLS_IMPLICIT) {
+		if (ts__conn_tls_start_server(conn) != 0)
+			ts__conn_abort(conn, "tls setup failed");
+		/* open runs when the handshake completes. */
+		return;
+	}
+	ts__conn_open_protocol(conn);
 }
 
 static void
@@ -554,39 +709,8 @@ ts_conn_addr(const struct sockaddr_storage *ss, char *ip, size_t ip_size,
 }
 
 void
-ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
-		const char *listener_name, const struct ts_protocol *proto,
-		struct ts_ctx *proto_ctx, const struct ts__conn_limits *limits)
+ts__conn_fill_addresses(struct ts_conn *conn)
 {
-	struct ts_conn *conn = ts_xcalloc(1, sizeof(*conn));
-	conn->kernel = k;
-	conn->id = ++k->next_conn_id;
-	conn->listener = ts_xstrdup(listener_name);
-	conn->proto = proto;
-	conn->proto_ctx = proto_ctx;
-	conn->limits = *limits;
-	conn->paused = true; /* until the conn_open hooks are done */
-
-	uv_tcp_init(k->loop, &conn->tcp);
-	uv_timer_init(k->loop, &conn->timer);
-	conn->tcp.data = conn;
-	conn->timer.data = conn;
-	conn->handles_open = 2;
-
-	conn->next = k->conns;
-	if (k->conns != NULL)
-		k->conns->prev = conn;
-	k->conns = conn;
-	k->conn_count++;
-
-	int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
-	if (rc != 0) {
-		ts_log(&k->kctx, TS_LOG_WARN,
-		       "accept failed listener=%s error=%s", listener_name,
-		       uv_strerror(rc));
-		ts_conn_abort(conn, "accept failed");
-		return;
-	}
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &len) == 0)
@@ -597,12 +721,77 @@ ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
 		ts_conn_addr(&ss, conn->local_ip, sizeof(conn->local_ip),
 			     &conn->local_port);
 	uv_tcp_nodelay(&conn->tcp, 1);
+}
+
+struct ts_conn *
+ts__conn_new(struct ts_kernel *k, const char *label,
+	     const struct ts_protocol *proto, struct ts_ctx *proto_ctx,
+	     const struct ts__conn_limits *limits)
+{
+	struct ts_conn *conn = ts_xcalloc(1, sizeof(*conn));
+	conn->kernel = k;
+	conn->id = ++k->next_conn_id;
+	conn->listener = ts_xstrdup(label);
+	conn->proto = proto;
+	conn->proto_ctx = proto_ctx;
+	conn->limits = *limits;
+	if (conn->limits.creds != NULL)
+		ts__tls_creds_ref(conn->limits.creds);
+	conn->limits.tls_priority =
+		ts_xstrdup(limits->tls_priority != NULL ? limits->tls_priority
+							: "NORMAL");
+	conn->paused = true; /* until the protocol opens */
+
+	uv_timer_init(k->loop, &conn->timer);
+	uv_timer_init(k->loop, &conn->life_timer);
+	conn->timer.data = conn;
+	conn->life_timer.data = conn;
+	conn->handles_open = 2;
+
+	conn->next = k->conns;
+	if (k->conns != NULL)
+		k->conns->prev = conn;
+	k->conns = conn;
+	k->conn_count++;
+	return conn;
+}
+
+void
+ts__conn_begin_io(struct ts_conn *conn)
+{
+	if (conn->limits.session_timeout_ms > 0)
+		uv_timer_start(&conn->life_timer, ts_conn_life_timeout,
+			       conn->limits.session_timeout_ms, 0);
+	ts__conn_update_reading(conn);
+}
+
+void
+ts__conn_accept(struct ts_kernel *k, uv_stream_t *server,
+		const char *listener_name, const struct ts_protocol *proto,
+		struct ts_ctx *proto_ctx, const struct ts__conn_limits *limits)
+{
+	struct ts_conn *conn =
+		ts__conn_new(k, listener_name, proto, proto_ctx, limits);
+	uv_tcp_init(k->loop, &conn->tcp);
+	conn->tcp.data = conn;
+	conn->tcp_live = true;
+	conn->handles_open++;
+
+	int rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
+	if (rc != 0) {
+		ts_log(&k->kctx, TS_LOG_WARN,
+		       "accept failed listener=%s error=%s", listener_name,
+		       uv_strerror(rc));
+		ts__conn_abort(conn, "accept failed");
+		return;
+	}
+	ts__conn_fill_addresses(conn);
 	ts_conn_log(conn, &k->kctx, TS_LOG_INFO,
 		    "session opened listener=%s local=%s:%u", listener_name,
 		    conn->local_ip, conn->local_port);
 
 	/* Early input is buffered; lines go out once the protocol opened. */
-	ts_conn_update_reading(conn);
+	ts__conn_begin_io(conn);
 	struct ts_hook_args args = { .conn = conn };
 	conn->open_run = ts_hook_run(&k->kctx, TS_HOOK_CONN_OPEN, &args,
 				     ts_conn_open_done, conn);
@@ -636,6 +825,6 @@ ts__conns_abort(struct ts_kernel *k, const char *reason)
 		next = conn->next;
 		free(conn->close_reason);
 		conn->close_reason = ts_xstrdup(reason);
-		ts_conn_abort(conn, reason);
+		ts__conn_abort(conn, reason);
 	}
 }

@@ -1,8 +1,8 @@
 /*
  * kernel/dns.h — the kernel side of the asynchronous resolver (dns.c).
  */
-#ifndef TESSERA_DNS_H
-#define TESSERA_DNS_H
+#ifndef TESSERA_KERNEL_DNS_H
+#define TESSERA_KERNEL_DNS_H
 
 #include "kernel/kernel.h"
 

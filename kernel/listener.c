@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernel/net.h"
+#include "kernel/tls.h"
 
 const struct ts_cfg_key ts__listener_keys[] = {
 	{ .name = "address",
@@ -38,6 +39,28 @@ const struct ts_cfg_key ts__listener_keys[] = {
 	  .type = TS_CFG_SIZE,
 	  .default_value = "4k",
 	  .doc = "longest input line accepted, in bytes" },
+	{ .name = "session_timeout",
+	  .type = TS_CFG_DURATION,
+	  .default_value = "1h",
+	  .doc = "close a connection this long after it opened, busy or "
+		 "not (0: never)" },
+	{ .name = "memory_budget",
+	  .type = TS_CFG_SIZE,
+	  .default_value = "1M",
+	  .doc = "most input plus queued output one connection may hold" },
+	{ .name = "tls",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "none",
+	  .choices = "none|starttls|implicit",
+	  .doc = "plaintext only, plaintext with STARTTLS, or TLS from the "
+		 "first byte" },
+	{ .name = "tls_cert",
+	  .type = TS_CFG_LIST,
+	  .doc = "PEM certificate files (chains), one per name; SNI picks "
+		 "(default: a self-signed one for [core] hostname)" },
+	{ .name = "tls_key",
+	  .type = TS_CFG_LIST,
+	  .doc = "PEM key files, in the order of tls_cert" },
 	{ .name = "idle_timeout",
 	  .type = TS_CFG_DURATION,
 	  .default_value = "5m",
@@ -52,10 +75,57 @@ struct ts__listener {
 	unsigned port;
 	const struct ts_protocol *proto;
 	struct ts_ctx *proto_ctx;
-	struct ts__conn_limits limits;
+	struct ts__conn_limits limits; /* owns limits.creds' reference */
 	uv_tcp_t tcp;
 	bool open;
 };
+
+/* The name a self-signed certificate is made for. */
+static char *
+ts_listener_hostname(const struct ts_cfg *cfg)
+{
+	const char *name = ts_cfg_str(ts_cfg_find(cfg, "core", NULL),
+				      "hostname");
+	if (name != NULL && *name != '\0')
+		return ts_xstrdup(name);
+	char buf[256];
+	size_t len = sizeof(buf);
+	if (uv_os_gethostname(buf, &len) == 0)
+		return ts_xstrdup(buf);
+	return ts_xstrdup("localhost");
+}
+
+/*
+ * Credentials for a TLS listener section; NULL creds for tls = none.
+ * Returns 0 or TS_E_INVAL with *error_r.
+ */
+static int
+ts_listener_creds(const struct ts_cfg *cfg, const struct ts_cfg_sect *s,
+		  struct ts__tls_creds **creds_r, char **error_r)
+{
+	*creds_r = NULL;
+	if (strcmp(ts_cfg_str(s, "tls"), "none") == 0)
+		return 0;
+	size_t n = ts_cfg_list_len(s, "tls_cert");
+	const char **certs = ts_xcalloc(n + 1, sizeof(*certs));
+	const char **keys = ts_xcalloc(n + 1, sizeof(*keys));
+	for (size_t i = 0; i < n; i++) {
+		certs[i] = ts_cfg_list_item(s, "tls_cert", i);
+		keys[i] = ts_cfg_list_item(s, "tls_key", i);
+	}
+	char *hostname = ts_listener_hostname(cfg);
+	char *why = NULL;
+	int rc = ts__tls_creds_new(certs, keys, n, hostname, creds_r, &why);
+	if (rc != 0) {
+		*error_r = ts_xasprintf("listener %s: %s", ts_cfg_sect_name(s),
+					why);
+		free(why);
+	}
+	free(hostname);
+	free(certs);
+	free(keys);
+	return rc != 0 ? TS_E_INVAL : 0;
+}
 
 static int
 ts_listener_parse_addr(const char *ip, unsigned port,
@@ -92,6 +162,25 @@ ts__listeners_check(struct ts_kernel *k, struct ts_cfg *cfg)
 					  "listener %s: no enabled module "
 					  "serves protocol '%s'",
 					  ts_cfg_sect_name(s), proto);
+		if (ts_cfg_list_len(s, "tls_cert") !=
+		    ts_cfg_list_len(s, "tls_key"))
+			rc = ts_cfg_error(cfg, s, "tls_key",
+					  "listener %s: %zu tls_cert but %zu "
+					  "tls_key files",
+					  ts_cfg_sect_name(s),
+					  ts_cfg_list_len(s, "tls_cert"),
+					  ts_cfg_list_len(s, "tls_key"));
+		else if (ts_cfg_list_len(s, "tls_cert") > 0) {
+			/* Load them now, so a bad file is a config error. */
+			struct ts__tls_creds *creds = NULL;
+			char *why = NULL;
+			if (ts_listener_creds(cfg, s, &creds, &why) != 0) {
+				rc = ts_cfg_error(cfg, s, "tls_cert", "%s",
+						  why);
+				free(why);
+			}
+			ts__tls_creds_unref(&creds);
+		}
 		unsigned port = (unsigned)ts_cfg_int(s, "port");
 		for (size_t i = 0; i < ts_cfg_list_len(s, "address"); i++) {
 			const char *ip = ts_cfg_list_item(s, "address", i);
@@ -116,6 +205,12 @@ ts__listeners_check(struct ts_kernel *k, struct ts_cfg *cfg)
 		}
 	}
 	ts__strv_free(&seen);
+	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
+	char *why = NULL;
+	if (ts__tls_priority_check(ts_cfg_str(core, "tls_priority"), &why)) {
+		rc = ts_cfg_error(cfg, core, "tls_priority", "%s", why);
+		free(why);
+	}
 	return rc;
 }
 
@@ -139,6 +234,8 @@ static void
 ts_listener_closed(uv_handle_t *handle)
 {
 	struct ts__listener *l = handle->data;
+	ts__tls_creds_unref(&l->limits.creds);
+	free((char *)l->limits.tls_priority);
 	free(l->name);
 	free(l->address);
 	free(l);
@@ -158,14 +255,27 @@ ts_listener_bind(struct ts_kernel *k, const struct ts_cfg_sect *s,
 				sizeof(struct ts_protocol), &l->proto_ctx);
 	l->limits.max_line = (size_t)ts_cfg_size(s, "max_line");
 	l->limits.idle_timeout_ms = ts_cfg_duration_ms(s, "idle_timeout");
+	l->limits.session_timeout_ms =
+		ts_cfg_duration_ms(s, "session_timeout");
+	l->limits.memory_budget = (size_t)ts_cfg_size(s, "memory_budget");
+	const char *mode = ts_cfg_str(s, "tls");
+	l->limits.tls_mode = strcmp(mode, "implicit") == 0 ? TS__TLS_IMPLICIT
+			     : strcmp(mode, "starttls") == 0 ? TS__TLS_STARTTLS
+							     : TS__TLS_NONE;
+	/* A copy: k->cfg is replaced on reload, the listener stays. */
+	l->limits.tls_priority = ts_xstrdup(
+		ts_cfg_str(ts_cfg_find(k->cfg, "core", NULL), "tls_priority"));
 	uv_tcp_init(k->loop, &l->tcp);
 	l->tcp.data = l;
 	k->listeners = ts_xrealloc(k->listeners, (k->listener_count + 1) *
 							 sizeof(*k->listeners));
 	k->listeners[k->listener_count++] = l;
 
+	int rc = ts_listener_creds(k->cfg, s, &l->limits.creds, error_r);
+	if (rc != 0)
+		return rc;
 	struct sockaddr_storage ss;
-	int rc = ts_listener_parse_addr(ip, l->port, &ss);
+	rc = ts_listener_parse_addr(ip, l->port, &ss);
 	if (rc == 0)
 		rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
 				 ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY
@@ -221,4 +331,38 @@ ts__listeners_stop(struct ts_kernel *k)
 	free(k->listeners);
 	k->listeners = NULL;
 	k->listener_count = 0;
+}
+
+int
+ts__listeners_reload_tls(struct ts_kernel *k, char **error_r)
+{
+	/* Build everything first, so a failure changes nothing. */
+	struct ts__tls_creds **fresh =
+		ts_xcalloc(k->listener_count + 1, sizeof(*fresh));
+	int rc = 0;
+	for (size_t i = 0; i < k->listener_count && rc == 0; i++) {
+		const struct ts_cfg_sect *s =
+			ts_cfg_find(k->cfg, "listener", k->listeners[i]->name);
+		if (s != NULL)
+			rc = ts_listener_creds(k->cfg, s, &fresh[i], error_r);
+	}
+	const char *priority =
+		ts_cfg_str(ts_cfg_find(k->cfg, "core", NULL), "tls_priority");
+	for (size_t i = 0; i < k->listener_count; i++) {
+		struct ts__listener *l = k->listeners[i];
+		free((char *)l->limits.tls_priority);
+		l->limits.tls_priority = ts_xstrdup(priority);
+		if (rc != 0 || fresh[i] == NULL || l->limits.creds == NULL) {
+			ts__tls_creds_unref(&fresh[i]);
+			continue;
+		}
+		/* Established sessions keep a reference to the old ones. */
+		ts__tls_creds_unref(&l->limits.creds);
+		l->limits.creds = fresh[i];
+		ts_log(&k->kctx, TS_LOG_INFO,
+		       "tls certificates reloaded listener=%s address=[%s]:%u",
+		       l->name, l->address, l->port);
+	}
+	free(fresh);
+	return rc;
 }

@@ -28,11 +28,26 @@ int ts__listeners_start(struct ts_kernel *k, char **error_r);
 /* Stop accepting; close the listening sockets. */
 void ts__listeners_stop(struct ts_kernel *k);
 
-/* Settings a connection takes from its listener. */
+/* TLS on a listener. */
+enum ts__tls_mode {
+	TS__TLS_NONE,     /* plaintext only */
+	TS__TLS_STARTTLS, /* plaintext, upgraded by ts_conn_starttls */
+	TS__TLS_IMPLICIT, /* TLS from the first byte */
+};
+
+/* Settings a connection takes from its listener (or ts_conn_connect). */
 struct ts__conn_limits {
 	size_t max_line;
 	uint64_t idle_timeout_ms;
+	uint64_t session_timeout_ms; /* total lifetime; 0: none */
+	size_t memory_budget;        /* buffered input + queued output */
+	enum ts__tls_mode tls_mode;
+	struct ts__tls_creds *creds; /* borrowed; the conn takes a ref */
+	const char *tls_priority;    /* borrowed; the conn copies it */
 };
+
+/* Rebuild every listener's TLS credentials from k->cfg (SIGHUP). */
+int ts__listeners_reload_tls(struct ts_kernel *k, char **error_r);
 
 /*
  * Accept one pending connection from `server` into a new connection, which

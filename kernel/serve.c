@@ -15,6 +15,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -259,6 +260,12 @@ ts__serve_reload(struct ts_kernel *k, char **error_r)
 		ts_log(&k->kctx, TS_LOG_ERROR, "reload: %s", error);
 		free(error);
 	}
+	if (ts__listeners_reload_tls(k, &error) != 0) {
+		ts_log(&k->kctx, TS_LOG_ERROR,
+		       "reload: tls certificates kept: %s", error);
+		free(error);
+		error = NULL;
+	}
 	for (size_t i = 0; i < k->module_count; i++) {
 		struct ts__module *mod = k->modules[i];
 		if (mod->desc->reload == NULL)
@@ -306,6 +313,20 @@ ts_serve_signals(struct ts_serve *srv)
 	}
 }
 
+/*
+ * Every connection is a descriptor: take the hard limit, so thousands of
+ * idle sessions do not hit the soft default of 1024.
+ */
+static void
+ts_serve_raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static void
 ts_serve_close_walk(uv_handle_t *handle, void *arg)
 {
@@ -321,6 +342,7 @@ ts__serve(const struct ts__serve_opts *opts)
 	uv_loop_init(&srv->loop);
 	signal(SIGPIPE, SIG_IGN);
 
+	ts_serve_raise_fd_limit();
 	int status = 1;
 	if (ts__boot_kernel(k, &srv->loop, opts->config_path, true,
 			    TS_LOG_TRACEDATA) != 0)

@@ -18,6 +18,7 @@
 #include <tessera/common.h>
 #include <tessera/hook.h>
 #include <tessera/log.h>
+#include <tessera/tls.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,14 @@ struct ts_protocol {
 	void (*open)(struct ts_conn *conn, const struct ts_hook_result *res);
 	/* One input line, without its line terminator; NUL-terminated. */
 	void (*line)(struct ts_conn *conn, const char *line, size_t len);
+	/*
+	 * Bytes asked for with ts_conn_read_bytes (a BDAT chunk, an IMAP
+	 * literal), delivered as they arrive, in pieces; `last` marks the
+	 * piece that completes the count, after which lines resume.  May be
+	 * NULL for protocols that never ask.
+	 */
+	void (*data)(struct ts_conn *conn, const char *data, size_t len,
+		     bool last);
 	/*
 	 * A line exceeded max_line; its bytes up to the next LF are dropped.
 	 * May be NULL: the kernel then closes the connection.
@@ -55,6 +64,26 @@ struct ts_protocol {
 	 * May be NULL.
 	 */
 	void (*close)(struct ts_conn *conn);
+	/*
+	 * TLS is up: after ts_conn_starttls (the protocol resets its state,
+	 * as RFC 3207 requires) or ts_conn_starttls_client.  For implicit-TLS
+	 * listeners the handshake happens before `open`, and this is not
+	 * called.  May be NULL.
+	 */
+	void (*tls_ready)(struct ts_conn *conn);
+	/*
+	 * Queued output fell below the low-water mark after having been
+	 * above it: a protocol streaming a large body writes its next piece
+	 * here (see ts_conn_output_pending).  May be NULL.
+	 */
+	void (*drained)(struct ts_conn *conn);
+	/*
+	 * Outbound only: ts_conn_connect could reach none of the addresses;
+	 * `error` says why ("connect to [192.0.2.1]:25: connection refused;
+	 * …").  The connection is freed after this returns, and neither open
+	 * nor close is called.  Required for ts_conn_connect.
+	 */
+	void (*connect_failed)(struct ts_conn *conn, const char *error);
 };
 
 /* Unique id within this process, for logs ("conn=17"). */
@@ -72,13 +101,30 @@ unsigned ts_conn_remote_port(const struct ts_conn *conn);
 const char *ts_conn_local_ip(const struct ts_conn *conn);
 unsigned ts_conn_local_port(const struct ts_conn *conn);
 
-/* Queue bytes to send (copied).  Returns 0, or TS_E_STATE once closing. */
+/*
+ * Queue bytes to send (copied; through TLS when it is on).  Returns 0,
+ * TS_E_STATE once closing, or TS_E_NOMEM when queued output would exceed
+ * the listener's memory_budget (the connection is then closed: a peer
+ * that does not read cannot make us buffer without end).
+ */
 int ts_conn_write(struct ts_conn *conn, const void *data, size_t len);
 int ts_conn_printf(struct ts_conn *conn, const char *fmt, ...) TS_PRINTF(2, 3);
 
+/* Bytes queued for the peer and not yet handed to the kernel. */
+size_t ts_conn_output_pending(const struct ts_conn *conn);
+
+/*
+ * Deliver the next `count` input bytes through the protocol's `data`
+ * callback instead of as lines (BDAT, literals).  Returns 0, or TS_E_INVAL
+ * when the protocol has no data callback.
+ */
+int ts_conn_read_bytes(struct ts_conn *conn, uint64_t count);
+
 /*
  * Stop (or restart) delivering lines, e.g. while a hook is pending; input
- * stays buffered.
+ * stays buffered (up to the memory budget).  A peer that leaves while the
+ * connection is paused is noticed at once: the connection closes and
+ * pending hook runs are cancelled.
  */
 void ts_conn_pause(struct ts_conn *conn);
 void ts_conn_resume(struct ts_conn *conn);
@@ -89,6 +135,40 @@ void ts_conn_resume(struct ts_conn *conn);
  */
 void ts_conn_close(struct ts_conn *conn, const char *reason);
 bool ts_conn_closing(const struct ts_conn *conn);
+
+/* Why the connection failed or closed ("tls: …", "connect: …"), or NULL. */
+const char *ts_conn_error(const struct ts_conn *conn);
+
+/* The `arg` given to ts_conn_connect (outbound), NULL for accepted ones. */
+void *ts_conn_arg(const struct ts_conn *conn);
+
+/* --- outbound connections ------------------------------------------- */
+
+struct ts_connect_opts {
+	/*
+	 * Numeric addresses to try in order (put IPv6 and IPv4 as the caller
+	 * prefers); each gets `timeout_ms` (0: 30 s), the next is tried on
+	 * failure.
+	 */
+	const char *const *addresses;
+	size_t address_count;
+	unsigned port;
+	uint64_t timeout_ms;
+	size_t max_line;          /* 0: 4096 */
+	uint64_t idle_timeout_ms; /* 0: 5 minutes */
+	const char *name;         /* label for logs, e.g. "mx.example.org" */
+};
+
+/*
+ * Connect to the first address that answers and serve the connection with
+ * `proto` (whose `open` then runs with a CONTINUE result).  No conn_open
+ * hooks run for outbound connections.  Returns the connection at once
+ * (connecting), or NULL when opts is unusable.  `arg` is the caller's,
+ * available through ts_conn_arg.
+ */
+struct ts_conn *ts_conn_connect(struct ts_ctx *ctx,
+				const struct ts_connect_opts *opts,
+				const struct ts_protocol *proto, void *arg);
 
 /*
  * Per-module data on a connection: one slot per module, freed with
