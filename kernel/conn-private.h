@@ -64,6 +64,7 @@ struct ts_conn {
 	bool reading;
 	bool processing;
 	bool closing;
+	bool shutdown_done; /* our FIN is out; lingering for the peer's */
 	bool freed_handles;
 	bool above_low_water; /* output was high: call drained when low */
 	char *close_reason;

@@ -196,6 +196,14 @@ ts_conn_starttls_client(struct ts_conn *conn,
 }
 
 bool
+ts_conn_tls_offered(const struct ts_conn *conn)
+{
+	return !conn->outbound && conn->tls == NULL &&
+	       conn->limits.tls_mode == TS__TLS_STARTTLS &&
+	       conn->limits.creds != NULL;
+}
+
+bool
 ts_conn_tls_active(const struct ts_conn *conn)
 {
 	return conn->tls_state == TS__CONN_TLS_UP;

@@ -23,6 +23,8 @@
 #define TS_CONN_WRITE_HIGH_WATER (256 * 1024)
 /* ...and tell a streaming protocol to go on below this. */
 #define TS_CONN_WRITE_LOW_WATER (64 * 1024)
+/* After closing our side, how long to wait for the peer's. */
+#define TS_CONN_LINGER_MS 2000
 
 /* --- accessors ------------------------------------------------------- */
 
@@ -304,10 +306,28 @@ ts_conn_close_handles(struct ts_conn *conn)
 }
 
 static void
+ts_conn_linger_done(uv_timer_t *timer)
+{
+	ts_conn_close_handles(timer->data);
+}
+
+/*
+ * Our FIN is out.  Wait (briefly) for the peer's: closing a socket with
+ * unread input makes the kernel send a reset, which can destroy the very
+ * error reply we just sent before the peer reads it.  Input meanwhile is
+ * read and dropped.
+ */
+static void
 ts_conn_shutdown_done(uv_shutdown_t *req, int status)
 {
 	struct ts_conn *conn = req->data;
-	ts_conn_close_handles(conn);
+	conn->shutdown_done = true;
+	if (status != 0 || conn->peer_eof || conn->freed_handles) {
+		ts_conn_close_handles(conn);
+		return;
+	}
+	uv_timer_start(&conn->timer, ts_conn_linger_done, TS_CONN_LINGER_MS,
+		       0);
 }
 
 static void
@@ -324,11 +344,10 @@ ts_conn_begin_close(struct ts_conn *conn, const char *reason)
 	if (conn->opened && conn->proto->close != NULL)
 		conn->proto->close(conn);
 	ts__hooks_cancel_conn(conn->kernel->hooks, conn);
-	if (conn->reading) {
-		uv_read_stop((uv_stream_t *)&conn->tcp);
-		conn->reading = false;
-	}
+	/* Input from now on is read only to be dropped (see linger). */
+	conn->in_len = 0;
 	uv_timer_stop(&conn->timer);
+	ts__conn_update_reading(conn);
 }
 
 void
@@ -395,7 +414,7 @@ static void
 ts_conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct ts_conn *conn = handle->data;
-	if (conn->tls != NULL) {
+	if (conn->tls != NULL || conn->closing) {
 		*buf = uv_buf_init(conn->raw, sizeof(conn->raw));
 		return;
 	}
@@ -433,6 +452,19 @@ static void
 ts_conn_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ts_conn *conn = stream->data;
+	if (conn->closing) {
+		/* Lingering: drop input; the peer's FIN ends it. */
+		if (nread < 0) {
+			conn->peer_eof = true;
+			if (conn->shutdown_done)
+				ts_conn_close_handles(conn);
+			else if (conn->reading) {
+				uv_read_stop(stream);
+				conn->reading = false;
+			}
+		}
+		return;
+	}
 	if (nread == UV_EOF) {
 		ts_conn_peer_eof(conn);
 		return;
@@ -474,7 +506,9 @@ ts__conn_received(struct ts_conn *conn, const char *data, size_t len)
 static bool
 ts_conn_wants_input(const struct ts_conn *conn)
 {
-	return !conn->closing && !conn->peer_eof && !conn->connecting &&
+	if (conn->closing)
+		return !conn->peer_eof; /* lingering: read to drop */
+	return !conn->peer_eof && !conn->connecting &&
 	       conn->in_len < ts_conn_input_budget(conn) &&
 	       ts_conn_output_pending(conn) < TS_CONN_WRITE_HIGH_WATER;
 }
@@ -482,7 +516,8 @@ ts_conn_wants_input(const struct ts_conn *conn)
 void
 ts__conn_update_reading(struct ts_conn *conn)
 {
-	if (conn->freed_handles || conn->closing || !conn->tcp_live)
+	if (conn->freed_handles || !conn->tcp_live || conn->connecting ||
+	    uv_is_closing((uv_handle_t *)&conn->tcp))
 		return;
 	bool want = ts_conn_wants_input(conn);
 	if (want && !conn->reading) {

@@ -4,7 +4,7 @@
  * It shows the whole plugin surface a module author needs, in one small
  * file: a descriptor, config keys with defaults, a check callback, a
  * conn_open hook (refusing or slowing down listed peers), a tiny line
- * protocol served by a listener, and a CLI subcommand.  It is built with
+ * protocol served by a listener (with STARTTLS), and a CLI subcommand.  It is built with
  * nothing but the installed headers:
  *
  *   cc $(pkg-config --cflags --libs tessera-plugin) hello.c -o hello.so
@@ -110,6 +110,27 @@ hello_line(struct ts_conn *conn, const char *line, size_t len)
 	if (strcasecmp(line, "QUIT") == 0) {
 		ts_conn_printf(conn, "221 bye\r\n");
 		ts_conn_close(conn, "quit");
+	} else if (strcasecmp(line, "STARTTLS") == 0) {
+		/* The go-ahead goes out in clear, then TLS starts. */
+		if (!ts_conn_tls_offered(conn)) {
+			ts_conn_printf(conn, "454 TLS not available\r\n");
+			return;
+		}
+		ts_conn_printf(conn, "220 ready to start TLS\r\n");
+		if (ts_conn_starttls(conn) != 0)
+			ts_conn_close(conn, "starttls failed");
+	} else if (strcasecmp(line, "TLSINFO") == 0) {
+		struct ts_tls_info info;
+		if (ts_conn_tls_info(conn, &info) != 0)
+			ts_conn_printf(conn, "250 plaintext\r\n");
+		else
+			ts_conn_printf(conn,
+				       "250 version=%s cipher=%s sni=%s "
+				       "client_cert=%s\r\n",
+				       info.version, info.cipher,
+				       info.server_name ? info.server_name
+							: "-",
+				       info.client_cert_offered ? "yes" : "no");
 	} else if (strncasecmp(line, "HELLO", 5) == 0 &&
 		   (line[5] == ' ' || line[5] == '\0')) {
 		const char *name = line[5] == ' ' ? line + 6 : "stranger";
@@ -119,10 +140,20 @@ hello_line(struct ts_conn *conn, const char *line, size_t len)
 	}
 }
 
+/* An overlong line is a broken or hostile client: say so and hang up. */
 static void
 hello_line_too_long(struct ts_conn *conn)
 {
 	ts_conn_printf(conn, "500 line too long\r\n");
+	ts_conn_close(conn, "line too long");
+}
+
+static void
+hello_tls_ready(struct ts_conn *conn)
+{
+	/* A real protocol forgets everything said before TLS here. */
+	ts_conn_log(conn, ts_conn_protocol_ctx(conn), TS_LOG_DEBUG,
+		    "hello now under tls");
 }
 
 static void
@@ -137,6 +168,7 @@ static const struct ts_protocol hello_protocol = {
 	.line = hello_line,
 	.line_too_long = hello_line_too_long,
 	.shutdown = hello_shutdown,
+	.tls_ready = hello_tls_ready,
 };
 
 /* --- the CLI subcommand ------------------------------------------------ */

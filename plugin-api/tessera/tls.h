@@ -71,6 +71,13 @@ int ts_conn_starttls(struct ts_conn *conn);
 int ts_conn_starttls_client(struct ts_conn *conn,
 			    const struct ts_tls_client_opts *opts);
 
+/*
+ * Whether ts_conn_starttls can work here: an accepted connection on a
+ * listener with `tls = starttls` that is not yet under TLS (so a protocol
+ * knows whether to offer STARTTLS at all).
+ */
+bool ts_conn_tls_offered(const struct ts_conn *conn);
+
 /* Whether TLS is up (handshake done) on the connection. */
 bool ts_conn_tls_active(const struct ts_conn *conn);
 
