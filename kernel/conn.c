@@ -333,6 +333,12 @@ ts_conn_shutdown_done(uv_shutdown_t *req, int status)
 static void
 ts_conn_begin_close(struct ts_conn *conn, const char *reason)
 {
+	if (conn->connecting) {
+		/* The owner hears of it the way it hears of failures. */
+		conn->connecting = false;
+		ts__conn_set_error(conn, "connect: cancelled");
+		conn->proto->connect_failed(conn, conn->error);
+	}
 	conn->closing = true;
 	if (conn->close_reason == NULL)
 		conn->close_reason = ts_xstrdup(reason != NULL ? reason : "");

@@ -81,7 +81,9 @@ struct ts_protocol {
 	 * Outbound only: ts_conn_connect could reach none of the addresses;
 	 * `error` says why ("connect to [192.0.2.1]:25: connection refused;
 	 * …").  The connection is freed after this returns, and neither open
-	 * nor close is called.  Required for ts_conn_connect.
+	 * nor close is called.  Also called ("connect: cancelled") when
+	 * ts_conn_close is called while still connecting.  Required for
+	 * ts_conn_connect.
 	 */
 	void (*connect_failed)(struct ts_conn *conn, const char *error);
 };
