@@ -55,7 +55,6 @@ struct ts_conn {
 	/* TLS. */
 	enum ts__conn_tls_state tls_state;
 	struct ts__tls *tls;
-	char raw[16384]; /* ciphertext read buffer while TLS is on */
 
 	struct ts_hook_run *open_run;
 	struct ts_hook_result *open_result; /* kept across the delay */
@@ -82,6 +81,9 @@ struct ts_conn {
 	struct ts__conn_slot *slots;
 	size_t slot_count;
 };
+
+/* Size of the kernel's shared read buffer (k->conn_read_buf). */
+#define TS__CONN_READ_BUF 65536
 
 /* A connection with its timers, linked into k->conns; tcp not set up. */
 struct ts_conn *ts__conn_new(struct ts_kernel *k, const char *label,

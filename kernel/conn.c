@@ -421,7 +421,10 @@ ts_conn_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct ts_conn *conn = handle->data;
 	if (conn->tls != NULL || conn->closing) {
-		*buf = uv_buf_init(conn->raw, sizeof(conn->raw));
+		struct ts_kernel *k = conn->kernel;
+		if (k->conn_read_buf == NULL)
+			k->conn_read_buf = ts_xmalloc(TS__CONN_READ_BUF);
+		*buf = uv_buf_init(k->conn_read_buf, TS__CONN_READ_BUF);
 		return;
 	}
 	/* Never hold more than the budget plus one read of slack. */
@@ -541,6 +544,12 @@ ts_conn_consume(struct ts_conn *conn, size_t n)
 {
 	memmove(conn->in, conn->in + n, conn->in_len - n);
 	conn->in_len -= n;
+	if (conn->in_len == 0 && conn->in_cap > 0) {
+		/* An idle connection keeps no input buffer. */
+		free(conn->in);
+		conn->in = NULL;
+		conn->in_cap = 0;
+	}
 }
 
 int

@@ -36,6 +36,8 @@ ts__kernel_fini(struct ts_kernel *k)
 	ts__services_free(k);
 	ts__cli_free(k);
 	ts__cfg_free(&k->cfg);
+	free(k->conn_read_buf);
+	k->conn_read_buf = NULL;
 	free(k->modules);
 	k->modules = NULL;
 	k->module_count = 0;

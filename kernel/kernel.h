@@ -18,6 +18,7 @@ struct ts__module;
 struct ts__hooks;
 struct ts__listener;
 struct ts__control;
+struct ts__dns;
 
 /* A NULL-terminated list of strings the owner frees with ts__strv_free. */
 void ts__strv_push(char ***strv, size_t *n, char *s);
@@ -175,6 +176,13 @@ struct ts_kernel {
 	uint64_t next_conn_id;
 
 	struct ts__control *control;
+	/*
+	 * One read buffer for ciphertext and dropped input of every
+	 * connection: reads are consumed before the callback returns, so
+	 * idle connections need none of their own (conn.c).
+	 */
+	char *conn_read_buf;
+	struct ts__dns *dns; /* resolver state (dns.c); NULL until used */
 	unsigned pending_work; /* submitted, done callback not yet run */
 	uv_timer_t grace_timer;
 	bool grace_timer_live;

@@ -70,13 +70,45 @@ tls_set_error(struct ts__tls *tls, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The admin's priority string (NULL: GnuTLS's "NORMAL") minus old TLS. */
+/* The admin's priority string, "NORMAL" when none is given. */
+static const char *
+tls_given_priority(const char *priority)
+{
+	return priority != NULL && *priority != '\0' ? priority : "NORMAL";
+}
+
+/* The admin's priority string minus TLS 1.0/1.1; the caller frees it. */
 static char *
 tls_full_priority(const char *priority)
 {
-	if (priority == NULL || *priority == '\0')
-		priority = "NORMAL";
-	return ts_xasprintf("%s%s", priority, TS__TLS_FORBIDDEN);
+	return ts_xasprintf("%s%s", tls_given_priority(priority),
+			    TS__TLS_FORBIDDEN);
+}
+
+/*
+ * The text for a priority string GnuTLS refused (ret), e.g.
+ * `invalid tls priority "NORMAL:+BOGUS" near "+BOGUS": The request is
+ * invalid.`  On a syntax error err_pos points into `full` at the element
+ * GnuTLS choked on: quote that element alone (up to the next ':').
+ */
+static char *
+tls_priority_error(const char *priority, const char *full, int ret,
+		   const char *err_pos)
+{
+	const char *given = tls_given_priority(priority);
+	if (ret == GNUTLS_E_INVALID_REQUEST && err_pos != NULL &&
+	    err_pos >= full && err_pos < full + strlen(full))
+		return ts_xasprintf(
+			"invalid tls priority \"%s\" near \"%.*s\": %s", given,
+			(int)strcspn(err_pos, ":"), err_pos,
+			gnutls_strerror(ret));
+	/* Typically "TLS 1.1 only": nothing is left once 1.0/1.1 go. */
+	if (ret == GNUTLS_E_NO_PRIORITIES_WERE_SET)
+		return ts_xasprintf("invalid tls priority \"%s\": %s "
+				    "(TLS 1.0 and 1.1 are always disabled)",
+				    given, gnutls_strerror(ret));
+	return ts_xasprintf("invalid tls priority \"%s\": %s", given,
+			    gnutls_strerror(ret));
 }
 
 int
@@ -86,29 +118,12 @@ ts__tls_priority_check(const char *priority, char **error_r)
 	const char *err_pos = NULL;
 	char *full = tls_full_priority(priority);
 	int ret = gnutls_priority_init(&prio, full, &err_pos);
-	if (ret == 0) {
+	if (ret == 0)
 		gnutls_priority_deinit(prio);
-		free(full);
-		return 0;
-	}
-	/*
-	 * err_pos points into `full` at the element GnuTLS choked on; quote
-	 * that element alone (up to the next ':'), which is in the admin's
-	 * part unless our own suffix is at fault.
-	 */
-	const char *given = priority != NULL && *priority != '\0' ? priority
-								 : "NORMAL";
-	if (err_pos != NULL && err_pos >= full && err_pos < full + strlen(full)) {
-		size_t n = strcspn(err_pos, ":");
-		*error_r = ts_xasprintf(
-			"invalid tls priority \"%s\" near \"%.*s\": %s",
-			given, (int)n, err_pos, gnutls_strerror(ret));
-	} else {
-		*error_r = ts_xasprintf("invalid tls priority \"%s\": %s",
-					given, gnutls_strerror(ret));
-	}
+	else
+		*error_r = tls_priority_error(priority, full, ret, err_pos);
 	free(full);
-	return TS_E_INVAL;
+	return ret == 0 ? 0 : TS_E_INVAL;
 }
 
 /* --- credentials -------------------------------------------------------- */
@@ -146,9 +161,9 @@ tls_creds_self_signed(gnutls_certificate_credentials_t cred,
 	if ((ret = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
 	    (ret = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) <
 		    0 ||
-	    (ret = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
-						 0, hostname,
-						 strlen(hostname))) < 0 ||
+	    (ret = gnutls_x509_crt_set_dn_by_oid(
+		     crt, GNUTLS_OID_X520_COMMON_NAME, 0, hostname,
+		     strlen(hostname))) < 0 ||
 	    (ret = gnutls_x509_crt_set_subject_alt_name(
 		     crt, GNUTLS_SAN_DNSNAME, hostname, strlen(hostname),
 		     GNUTLS_FSAN_SET)) < 0 ||
@@ -349,11 +364,10 @@ tls_session_new(unsigned flags, const char *priority,
 	char *full = tls_full_priority(priority);
 	const char *err_pos = NULL;
 	ret = gnutls_priority_set_direct(tls->session, full, &err_pos);
+	if (ret < 0)
+		*error_r = tls_priority_error(priority, full, ret, err_pos);
 	free(full);
 	if (ret < 0) {
-		*error_r = ts_xasprintf("tls priority \"%s\": %s",
-					priority != NULL ? priority : "NORMAL",
-					gnutls_strerror(ret));
 		ts__tls_free(&tls);
 		return NULL;
 	}
@@ -364,8 +378,8 @@ struct ts__tls *
 ts__tls_server_new(struct ts__tls_creds *creds, const char *priority,
 		   const struct ts__tls_io *io, char **error_r)
 {
-	struct ts__tls *tls = tls_session_new(GNUTLS_SERVER, priority, io,
-					      error_r);
+	struct ts__tls *tls =
+		tls_session_new(GNUTLS_SERVER, priority, io, error_r);
 	if (tls == NULL)
 		return NULL;
 	ts__tls_creds_ref(creds);
@@ -405,12 +419,12 @@ tls_pkix_error(struct ts__tls *tls, unsigned status)
 			      tls->server_name);
 	else {
 		gnutls_datum_t out = { NULL, 0 };
-		gnutls_certificate_type_t type =
-			gnutls_certificate_type_get2(tls->session,
-						     GNUTLS_CTYPE_PEERS);
+		gnutls_certificate_type_t type = gnutls_certificate_type_get2(
+			tls->session, GNUTLS_CTYPE_PEERS);
 		if (gnutls_certificate_verification_status_print(
 			    status, type, &out, 0) == 0) {
-			tls_set_error(tls, "certificate verification failed: %s",
+			tls_set_error(tls,
+				      "certificate verification failed: %s",
 				      (const char *)out.data);
 			gnutls_free(out.data);
 		} else {
@@ -596,8 +610,8 @@ tls_verify_dane(struct ts__tls *tls)
 		tls_set_error(tls, "certificate hostname mismatch: expected %s",
 			      tls->server_name);
 	else
-		tls_set_error(tls,
-			      "no TLSA record matches the server's certificate");
+		tls_set_error(
+			tls, "no TLSA record matches the server's certificate");
 	return -1;
 }
 
@@ -610,7 +624,7 @@ tls_verify_callback(gnutls_session_t session)
 {
 	struct ts__tls *tls = gnutls_session_get_ptr(session);
 	int ret = tls->verify == TS_TLS_VERIFY_PKIX ? tls_verify_pkix(tls)
-						     : tls_verify_dane(tls);
+						    : tls_verify_dane(tls);
 	if (ret < 0)
 		return -1;
 	tls->verified = true;
@@ -619,8 +633,7 @@ tls_verify_callback(gnutls_session_t session)
 
 /* Copy the caller's TLSA records (their data in one block). */
 static void
-tls_copy_tlsa(struct ts__tls *tls, const struct ts_tls_tlsa *tlsa,
-	      size_t count)
+tls_copy_tlsa(struct ts__tls *tls, const struct ts_tls_tlsa *tlsa, size_t count)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < count; i++)
@@ -632,8 +645,7 @@ tls_copy_tlsa(struct ts__tls *tls, const struct ts_tls_tlsa *tlsa,
 	for (size_t i = 0; i < count; i++) {
 		tls->tlsa[i] = tlsa[i];
 		if (tlsa[i].len > 0)
-			memcpy(tls->tlsa_data + off, tlsa[i].data,
-			       tlsa[i].len);
+			memcpy(tls->tlsa_data + off, tlsa[i].data, tlsa[i].len);
 		tls->tlsa[i].data = tls->tlsa_data + off;
 		off += tlsa[i].len;
 	}
@@ -657,8 +669,8 @@ ts__tls_client_new(const struct ts_tls_client_opts *opts, const char *priority,
 		*error_r = ts_xstrdup("PKIX verification needs a server name");
 		return NULL;
 	}
-	struct ts__tls *tls = tls_session_new(GNUTLS_CLIENT, priority, io,
-					      error_r);
+	struct ts__tls *tls =
+		tls_session_new(GNUTLS_CLIENT, priority, io, error_r);
 	if (tls == NULL)
 		return NULL;
 	tls->verify = opts->verify;
@@ -703,7 +715,8 @@ ts__tls_client_new(const struct ts_tls_client_opts *opts, const char *priority,
 						       tls_verify_callback);
 	ret = gnutls_credentials_set(tls->session, GNUTLS_CRD_CERTIFICATE,
 				     tls->client_cred);
-	if (ret == 0 && tls->server_name != NULL && !tls_is_ip(tls->server_name))
+	if (ret == 0 && tls->server_name != NULL &&
+	    !tls_is_ip(tls->server_name))
 		ret = gnutls_server_name_set(tls->session, GNUTLS_NAME_DNS,
 					     tls->server_name,
 					     strlen(tls->server_name));
@@ -769,6 +782,12 @@ ts__tls_handshake(struct ts__tls *tls)
 	if (ret < 0) {
 		tls->failed = true;
 		tls->verified = false;
+		/*
+		 * GnuTLS leaves telling the peer to us; without the alert
+		 * it would wait for a flight that never comes.
+		 */
+		if (ret != GNUTLS_E_FATAL_ALERT_RECEIVED)
+			(void)gnutls_alert_send_appropriate(tls->session, ret);
 		if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
 		    ret == GNUTLS_E_CERTIFICATE_ERROR) {
 			/* Our verify callback said why, unless GnuTLS did. */
@@ -817,15 +836,15 @@ ts__tls_read(struct ts__tls *tls, void *buf, size_t len)
 		}
 		if (ret == GNUTLS_E_REHANDSHAKE) {
 			/* A TLS 1.2 renegotiation request: decline. */
-			(void)gnutls_alert_send(tls->session,
-						GNUTLS_AL_WARNING,
+			(void)gnutls_alert_send(tls->session, GNUTLS_AL_WARNING,
 						GNUTLS_A_NO_RENEGOTIATION);
 			continue;
 		}
 		if (gnutls_error_is_fatal((int)ret) == 0)
 			continue; /* a warning alert and the like */
 		if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
-			tls_set_error(tls, "TLS read failed: peer sent alert: %s",
+			tls_set_error(tls,
+				      "TLS read failed: peer sent alert: %s",
 				      gnutls_alert_get_name(
 					      gnutls_alert_get(tls->session)));
 		else
@@ -881,7 +900,8 @@ ts__tls_info(const struct ts__tls *tls, struct ts_tls_info *info_r)
 		return TS_E_STATE;
 	gnutls_session_t s = tls->session;
 	memset(info_r, 0, sizeof(*info_r));
-	info_r->version = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
+	info_r->version =
+		gnutls_protocol_get_name(gnutls_protocol_get_version(s));
 	if (info_r->version == NULL)
 		info_r->version = "unknown";
 	info_r->cipher = gnutls_ciphersuite_get(s);
