@@ -206,7 +206,7 @@ ts__conn_raw_write(struct ts_conn *conn, const void *data, size_t len)
 		free(w);
 		return TS_E_IO;
 	}
-	if (ts_conn_output_pending(conn) >= TS_CONN_WRITE_HIGH_WATER)
+	if (ts_conn_output_pending(conn) >= TS_CONN_WRITE_LOW_WATER)
 		conn->above_low_water = true;
 	ts__conn_update_reading(conn);
 	return 0;
@@ -572,8 +572,10 @@ ts_conn_deliver_bytes(struct ts_conn *conn)
 		n = (size_t)conn->bytes_wanted;
 	conn->bytes_wanted -= n;
 	bool last = conn->bytes_wanted == 0;
-	/* The protocol may not keep the pointer: copy out first. */
-	char *piece = ts_xstrndup(conn->in, n);
+	/* Binary data (NULs too): copy out, the protocol may not keep it. */
+	char *piece = ts_xmalloc(n + 1);
+	memcpy(piece, conn->in, n);
+	piece[n] = '\0';
 	ts_conn_consume(conn, n);
 	conn->proto->data(conn, piece, n, last);
 	free(piece);

@@ -89,6 +89,60 @@ hello_conn_open(struct ts_hook_call *call)
 
 /* --- the "hello" protocol ---------------------------------------------- */
 
+/* Per-connection state, kept in the connection's slot for this module. */
+struct hello_conn {
+	uint64_t bytes_left, bytes_seen; /* BYTES in progress */
+	uint32_t checksum;               /* sum of the bytes, mod 2^32 */
+	uint64_t stream_left;            /* STREAM output still to write */
+};
+
+static struct hello_conn *
+hello_conn_get(struct ts_conn *conn)
+{
+	struct ts_ctx *ctx = ts_conn_protocol_ctx(conn);
+	struct hello_conn *hc = ts_conn_data(conn, ctx);
+	if (hc == NULL) {
+		hc = ts_xcalloc(1, sizeof(*hc));
+		ts_conn_set_data(conn, ctx, hc, free);
+	}
+	return hc;
+}
+
+/*
+ * Write the stream in 16 KiB pieces while little is queued; the kernel
+ * calls `drained` when the peer has caught up, and we go on there.
+ */
+static void
+hello_stream(struct ts_conn *conn)
+{
+	struct hello_conn *hc = hello_conn_get(conn);
+	char piece[16384];
+	memset(piece, 'z', sizeof(piece) - 1);
+	piece[sizeof(piece) - 1] = '\n';
+	while (hc->stream_left > 0 && ts_conn_output_pending(conn) < 128 * 1024) {
+		size_t n = hc->stream_left < sizeof(piece) ? hc->stream_left
+							   : sizeof(piece);
+		if (ts_conn_write(conn, piece, n) != 0)
+			return;
+		hc->stream_left -= n;
+		if (hc->stream_left == 0)
+			ts_conn_printf(conn, "\r\n250 stream done\r\n");
+	}
+}
+
+static void
+hello_data(struct ts_conn *conn, const char *data, size_t len, bool last)
+{
+	struct hello_conn *hc = hello_conn_get(conn);
+	for (size_t i = 0; i < len; i++)
+		hc->checksum += (unsigned char)data[i];
+	hc->bytes_seen += len;
+	if (last)
+		ts_conn_printf(conn, "250 received %llu bytes sum=%u\r\n",
+			       (unsigned long long)hc->bytes_seen,
+			       (unsigned)hc->checksum);
+}
+
 static void
 hello_open(struct ts_conn *conn, const struct ts_hook_result *res)
 {
@@ -131,6 +185,20 @@ hello_line(struct ts_conn *conn, const char *line, size_t len)
 				       info.server_name ? info.server_name
 							: "-",
 				       info.client_cert_offered ? "yes" : "no");
+	} else if (strncasecmp(line, "BYTES ", 6) == 0) {
+		/* Counted input (like BDAT): the next N bytes are data. */
+		struct hello_conn *hc = hello_conn_get(conn);
+		hc->bytes_left = strtoull(line + 6, NULL, 10);
+		hc->bytes_seen = 0;
+		hc->checksum = 0;
+		if (hc->bytes_left == 0 ||
+		    ts_conn_read_bytes(conn, hc->bytes_left) != 0)
+			ts_conn_printf(conn, "501 BYTES needs a count\r\n");
+	} else if (strncasecmp(line, "STREAM ", 7) == 0) {
+		/* Large output, written as fast as the peer reads it. */
+		struct hello_conn *hc = hello_conn_get(conn);
+		hc->stream_left = strtoull(line + 7, NULL, 10) * 1024;
+		hello_stream(conn);
 	} else if (strncasecmp(line, "HELLO", 5) == 0 &&
 		   (line[5] == ' ' || line[5] == '\0')) {
 		const char *name = line[5] == ' ' ? line + 6 : "stranger";
@@ -169,6 +237,8 @@ static const struct ts_protocol hello_protocol = {
 	.line_too_long = hello_line_too_long,
 	.shutdown = hello_shutdown,
 	.tls_ready = hello_tls_ready,
+	.data = hello_data,
+	.drained = hello_stream,
 };
 
 /* --- the CLI subcommand ------------------------------------------------ */

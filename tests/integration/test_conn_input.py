@@ -108,6 +108,58 @@ class ConnInput(h.TempDirTest):
             self.assertEqual(c.readline(), f"250 hello n{i}")
             c.close()
 
+    def test_counted_bytes_then_lines(self):
+        self.start()
+        c = self.srv.connect(self.port)
+        c.readline()
+        payload = bytes(range(256)) * 40 + b"\r\nQUIT\r\n.\r\n"
+        c.send(f"BYTES {len(payload)}")
+        # Split oddly, and glue the next command to the last piece.
+        c.sock.sendall(payload[:7])
+        c.sock.sendall(payload[7:5000])
+        c.sock.sendall(payload[5000:] + b"HELLO after\r\n")
+        self.assertEqual(c.readline(), f"250 received {len(payload)} bytes "
+                                       f"sum={sum(payload)}")
+        self.assertEqual(c.readline(), "250 hello after")
+        c.close()
+
+    def test_large_output_streams_with_backpressure(self):
+        self.start()
+        c = self.srv.connect(self.port)
+        c.readline()
+        c.send("STREAM 8192")  # 8 MiB, four times the memory budget
+        time.sleep(0.5)  # the client reads nothing for a while
+        total = 0
+        while True:
+            line = c.readline()
+            if line == "250 stream done":
+                break
+            total += len(line) + 1
+        self.assertEqual(total, 8 * 1024 * 1024 + 1)
+        self.assertNotIn("memory budget exceeded", self.srv.log())
+
+    def test_half_close_still_answers_pipelined_commands(self):
+        self.start()
+        s = socket.create_connection(("127.0.0.1", self.port))
+        c = h.LineClient(s)
+        c.readline()
+        s.sendall(b"HELLO one\r\nHELLO two\r\n")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(c.readline(), "250 hello one")
+        self.assertEqual(c.readline(), "250 hello two")
+        self.assertTrue(c.closed())
+        self.srv.wait_log('listener=hello reason="peer closed"')
+
+    def test_session_timeout(self):
+        self.start("session_timeout = 1s\nidle_timeout = 1m\n")
+        c = self.srv.connect(self.port)
+        c.readline()
+        t0 = time.monotonic()
+        while not c.closed(timeout=0.2):
+            c.send("HELLO busy")  # busy, but the total time runs out
+            self.assertLess(time.monotonic() - t0, 5)
+        self.srv.wait_log('reason="session timeout"')
+
     def test_nul_and_binary_bytes_do_not_crash(self):
         self.start()
         c = self.srv.connect(self.port)
