@@ -380,7 +380,7 @@ ts__boot_apply_core(struct ts_kernel *k, const struct ts_cfg *cfg,
 int
 ts__boot_check(struct ts_kernel *k, struct ts_cfg *cfg)
 {
-	int rc = 0;
+	int rc = ts__dns_check(cfg) != 0 ? TS_E_INVAL : 0;
 	for (size_t i = 0; i < k->module_count; i++) {
 		struct ts__module *mod = k->modules[i];
 		if (mod->desc->check == NULL)
@@ -460,7 +460,8 @@ ts__boot_kernel(struct ts_kernel *k, uv_loop_t *loop, const char *path,
 	ts__boot_free(&b);
 
 	char *error = NULL;
-	if (ts__boot_apply_core(k, k->cfg, &error) != 0) {
+	if (ts__boot_apply_core(k, k->cfg, &error) != 0 ||
+	    ts__dns_configure(k, k->cfg, &error) != 0) {
 		fprintf(stderr, "%s\n", error);
 		free(error);
 		ts__boot_teardown(k);

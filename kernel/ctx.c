@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel/dns.h"
 #include "kernel/kernel.h"
 
 void
@@ -32,6 +33,8 @@ ts__kernel_init(struct ts_kernel *k, uv_loop_t *loop)
 void
 ts__kernel_fini(struct ts_kernel *k)
 {
+	/* Sessions are gone by now, and with them their lookups. */
+	ts__dns_free(k);
 	ts__hooks_free(&k->hooks);
 	ts__services_free(k);
 	ts__cli_free(k);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kernel/boot.h"
+#include "kernel/dns.h"
 #include "kernel/net.h"
 #include "kernel/serve.h"
 
@@ -259,6 +260,11 @@ ts__serve_reload(struct ts_kernel *k, char **error_r)
 	if (ts__boot_apply_core(k, k->cfg, &error) != 0) {
 		ts_log(&k->kctx, TS_LOG_ERROR, "reload: %s", error);
 		free(error);
+	}
+	if (ts__dns_configure(k, k->cfg, &error) != 0) {
+		ts_log(&k->kctx, TS_LOG_ERROR, "reload: dns: %s", error);
+		free(error);
+		error = NULL;
 	}
 	if (ts__listeners_reload_tls(k, &error) != 0) {
 		ts_log(&k->kctx, TS_LOG_ERROR,
