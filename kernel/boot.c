@@ -16,6 +16,7 @@
 
 #include "kernel/boot.h"
 #include "kernel/dns.h"
+#include "kernel/store/accounts.h"
 #include "kernel/net.h"
 
 const struct ts_cfg_key ts__core_keys[] = {
@@ -183,6 +184,8 @@ ts_boot_module(const struct ts__boot *b, const char *name)
 static const struct ts_cfg_section ts_boot_kernel_sections[] = {
 	{ .type = "listener", .named = true, .keys = ts__listener_keys },
 	{ .type = "dns", .named = false, .keys = ts__dns_keys },
+	{ .type = "domain", .named = true, .keys = ts__domain_keys },
+	{ .type = "account", .named = true, .keys = ts__account_keys },
 	{ .type = NULL },
 };
 
@@ -381,6 +384,8 @@ int
 ts__boot_check(struct ts_kernel *k, struct ts_cfg *cfg)
 {
 	int rc = ts__dns_check(cfg) != 0 ? TS_E_INVAL : 0;
+	if (ts__accounts_check(cfg) != 0)
+		rc = TS_E_INVAL;
 	for (size_t i = 0; i < k->module_count; i++) {
 		struct ts__module *mod = k->modules[i];
 		if (mod->desc->check == NULL)
@@ -461,7 +466,8 @@ ts__boot_kernel(struct ts_kernel *k, uv_loop_t *loop, const char *path,
 
 	char *error = NULL;
 	if (ts__boot_apply_core(k, k->cfg, &error) != 0 ||
-	    ts__dns_configure(k, k->cfg, &error) != 0) {
+	    ts__dns_configure(k, k->cfg, &error) != 0 ||
+	    ts__accounts_apply(k, k->cfg) != 0) {
 		fprintf(stderr, "%s\n", error);
 		free(error);
 		ts__boot_teardown(k);

@@ -15,6 +15,7 @@
 #include "kernel/boot.h"
 #include "kernel/commands.h"
 #include "kernel/serve.h"
+#include "kernel/store/commands.h"
 
 #define TS_EXIT_USAGE 2
 
@@ -41,6 +42,18 @@ static const struct ts_command ts_commands[] = {
 	{ "module", "module list [--hooks] [-c FILE]",
 	  "list configured modules, what they registered, hook order",
 	  ts_cmd_module },
+	{ "account", "account add|del|list|passwd …",
+	  "manage accounts' stores and passwords (see tessera account help)",
+	  ts__cmd_account },
+	{ "mailbox", "mailbox list|create|rename|delete ACCOUNT …",
+	  "manage an account's mailboxes", ts__cmd_mailbox },
+	{ "import", "import mbox|maildir ACCOUNT MAILBOX PATH",
+	  "import messages with their flags and keywords", ts__cmd_import },
+	{ "export", "export mbox|maildir ACCOUNT DIR",
+	  "export an account's mailboxes", ts__cmd_export },
+	{ "verifydata", "verifydata [-c FILE]",
+	  "check every invariant of every account's store",
+	  ts__cmd_verifydata },
 	{ "status", "status [-c FILE]", "ask the running server how it is",
 	  ts_cmd_control },
 	{ "reload", "reload [-c FILE]",

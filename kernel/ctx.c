@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernel/dns.h"
+#include "kernel/store/accounts.h"
 #include "kernel/kernel.h"
 
 void
@@ -35,6 +36,7 @@ ts__kernel_fini(struct ts_kernel *k)
 {
 	/* Sessions are gone by now, and with them their lookups. */
 	ts__dns_free(k);
+	ts__accounts_free(k);
 	ts__hooks_free(&k->hooks);
 	ts__services_free(k);
 	ts__cli_free(k);

@@ -19,6 +19,8 @@ struct ts__hooks;
 struct ts__listener;
 struct ts__control;
 struct ts__dns;
+struct ts__accounts;
+struct ts__stores;
 
 /* A NULL-terminated list of strings the owner frees with ts__strv_free. */
 void ts__strv_push(char ***strv, size_t *n, char *s);
@@ -183,6 +185,8 @@ struct ts_kernel {
 	 */
 	char *conn_read_buf;
 	struct ts__dns *dns; /* resolver state (dns.c); NULL until used */
+	struct ts__accounts *accounts; /* address lookup (store/accounts.c) */
+	struct ts__stores *stores;     /* open account stores (store/store.c) */
 	unsigned pending_work; /* submitted, done callback not yet run */
 	uv_timer_t grace_timer;
 	bool grace_timer_live;

@@ -21,6 +21,7 @@
 
 #include "kernel/boot.h"
 #include "kernel/dns.h"
+#include "kernel/store/accounts.h"
 #include "kernel/net.h"
 #include "kernel/serve.h"
 
@@ -261,6 +262,8 @@ ts__serve_reload(struct ts_kernel *k, char **error_r)
 		ts_log(&k->kctx, TS_LOG_ERROR, "reload: %s", error);
 		free(error);
 	}
+	if (ts__accounts_apply(k, k->cfg) != 0)
+		ts_log(&k->kctx, TS_LOG_ERROR, "reload: accounts not applied");
 	if (ts__dns_configure(k, k->cfg, &error) != 0) {
 		ts_log(&k->kctx, TS_LOG_ERROR, "reload: dns: %s", error);
 		free(error);

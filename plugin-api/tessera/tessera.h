@@ -18,6 +18,7 @@
 #include <tessera/conn.h>
 #include <tessera/tls.h>
 #include <tessera/dns.h>
+#include <tessera/store.h>
 #include <tessera/cli.h>
 
 #endif

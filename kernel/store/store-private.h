@@ -1,0 +1,200 @@
+/*
+ * kernel/store/store-private.h — the store's synchronous core, shared by
+ * its files and by the CLI commands (import, export, verifydata, mailbox,
+ * account).
+ *
+ * Everything declared here blocks (SQLite, fsync): call it from a
+ * work-pool function or from a CLI command, never from the loop.  The
+ * asynchronous public API (tessera/store.h) is built on it.
+ *
+ * On-disk layout, under [core] data_dir:
+ *   accounts/<account>/index.db       SQLite (WAL, synchronous=FULL)
+ *   accounts/<account>/msg/<hex>/<id> one file per message, where <hex> is
+ *                                     id / 4096 in lower-case hex, so no
+ *                                     directory holds more than 4096
+ *   tmp/                              staging for deliveries
+ * A message's content is its `prefix` column followed by its file, and
+ * messages.size == length(prefix) + file size.
+ *
+ * Account names are [a-z0-9._-]+ without a leading dot (checked in the
+ * configuration), so they are safe as directory names.  Mailbox names
+ * never reach the file system.
+ */
+#ifndef TESSERA_STORE_PRIVATE_H
+#define TESSERA_STORE_PRIVATE_H
+
+#include <sqlite3.h>
+
+#include "kernel/kernel.h"
+#include <tessera/store.h>
+
+/* The schema, applied by ts__store_db_open to a new database. */
+#define TS__STORE_SCHEMA_VERSION 1
+#define TS__STORE_SCHEMA                                                      \
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"      \
+	"CREATE TABLE credentials ("                                          \
+	" mechanism TEXT PRIMARY KEY," /* SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 */ \
+	" salt BLOB, iterations INTEGER,"                                     \
+	" stored_key BLOB, server_key BLOB,"                                  \
+	" inner_state BLOB, outer_state BLOB);" /* CRAM-MD5 */                \
+	"CREATE TABLE mailboxes ("                                            \
+	" id INTEGER PRIMARY KEY,"                                            \
+	" name TEXT NOT NULL UNIQUE,"                                         \
+	" special_use TEXT,"                                                  \
+	" uidvalidity INTEGER NOT NULL,"                                      \
+	" uidnext INTEGER NOT NULL DEFAULT 1,"                                \
+	" highest_modseq INTEGER NOT NULL DEFAULT 0,"                         \
+	" subscribed INTEGER NOT NULL DEFAULT 1,"                             \
+	" total INTEGER NOT NULL DEFAULT 0,"                                  \
+	" unseen INTEGER NOT NULL DEFAULT 0,"                                 \
+	" unread INTEGER NOT NULL DEFAULT 0,"                                 \
+	" deleted INTEGER NOT NULL DEFAULT 0,"                                \
+	" size INTEGER NOT NULL DEFAULT 0,"                                   \
+	" keywords TEXT NOT NULL DEFAULT '');"                                \
+	"CREATE TABLE messages ("                                             \
+	" id INTEGER PRIMARY KEY,"                                            \
+	" mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"              \
+	" uid INTEGER NOT NULL,"                                              \
+	" modseq INTEGER NOT NULL,"                                           \
+	" createseq INTEGER NOT NULL,"                                        \
+	" flags INTEGER NOT NULL DEFAULT 0,"                                  \
+	" keywords TEXT NOT NULL DEFAULT '',"                                 \
+	" received INTEGER NOT NULL,"                                         \
+	" size INTEGER NOT NULL,"                                             \
+	" prefix BLOB NOT NULL DEFAULT X'',"                                  \
+	" message_id TEXT NOT NULL DEFAULT '',"                               \
+	" subject_base TEXT NOT NULL DEFAULT '',"                             \
+	" sent INTEGER NOT NULL DEFAULT 0," /* Date: header, unix seconds */  \
+	" thread_id INTEGER NOT NULL DEFAULT 0,"                              \
+	" thread_parent_ids TEXT NOT NULL DEFAULT '',"                        \
+	" thread_missing_link INTEGER NOT NULL DEFAULT 0,"                    \
+	" thread_muted INTEGER NOT NULL DEFAULT 0,"                           \
+	" thread_collapsed INTEGER NOT NULL DEFAULT 0,"                       \
+	" from_reject INTEGER NOT NULL DEFAULT 0,"                            \
+	" junk_trained INTEGER NOT NULL DEFAULT 0,"                           \
+	" UNIQUE (mailbox_id, uid));"                                         \
+	"CREATE INDEX messages_message_id ON messages (message_id);"          \
+	"CREATE INDEX messages_subject ON messages (subject_base, received);" \
+	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"      \
+	"CREATE INDEX messages_thread ON messages (thread_id);"               \
+	"CREATE TABLE expunged ("                                             \
+	" mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL,"                 \
+	" modseq INTEGER NOT NULL, PRIMARY KEY (mailbox_id, uid));"
+/*
+ * meta keys: "schema_version"; "modseq" (the account's last modseq; every
+ * change takes the next one); "uidvalidity" (the last one handed out).
+ * Special-use mailboxes created with every new account: Inbox, Sent
+ * (\Sent), Drafts (\Drafts), Trash (\Trash), Junk (\Junk), Archive
+ * (\Archive), Rejects (no special use; where refused mail is kept).
+ */
+
+/* Paths (caller frees). */
+char *ts__store_account_dir(const char *data_dir, const char *account);
+char *ts__store_message_path(const char *data_dir, const char *account,
+			     int64_t message_id);
+
+/*
+ * Open an account's database, creating directories, schema and the
+ * default mailboxes on first use, with busy_timeout set so a CLI and the
+ * server can share it.  Sweeps message files left by a crash before their
+ * commit.  Returns 0, or TS_E_IO with *error_r (caller frees).
+ */
+int ts__store_db_open(const char *data_dir, const char *account,
+		      sqlite3 **db_r, char **error_r);
+void ts__store_db_close(sqlite3 **db);
+
+/* The next modseq of the account (inside a write transaction). */
+int ts__store_next_modseq(sqlite3 *db, uint64_t *modseq_r);
+
+/* Mailbox id by name (exact, "Inbox" case-insensitive); TS_E_NOTFOUND. */
+int ts__store_mailbox_id(sqlite3 *db, const char *name, int64_t *id_r);
+/*
+ * Create a mailbox (and its missing parents) inside the caller's
+ * transaction.  TS_E_EXIST if it exists, TS_E_INVAL for a bad name
+ * (*error_r says why).
+ */
+int ts__store_mailbox_create(sqlite3 *db, const char *name,
+			     const char *special_use, int64_t *id_r,
+			     char **error_r);
+/*
+ * A mailbox name is valid: non-empty segments separated by '/', no control
+ * characters, no leading or trailing '/', no "." or ".." segment, at most
+ * 255 bytes, valid UTF-8.  Returns NULL or why not (static text).
+ */
+const char *ts__store_mailbox_name_problem(const char *name);
+
+/* A message to add (import, delivery). */
+struct ts__store_new_message {
+	const char *mailbox;  /* created if missing */
+	const char *prefix;   /* may be NULL */
+	size_t prefix_len;
+	uint32_t flags;
+	const char *keywords; /* space separated, or NULL */
+	int64_t received;     /* unix seconds */
+	bool from_reject;
+	/*
+	 * The content: exactly one of `link_from` (a file to hardlink, or
+	 * copy if it cannot be linked; it is not changed) or `data`/`len`.
+	 */
+	const char *link_from;
+	const void *data;
+	size_t len;
+};
+
+/*
+ * Add one message inside the caller's write transaction: writes its file
+ * (fsynced; the directory is fsynced by ts__store_sync_dirs before the
+ * caller commits), inserts the row with the next UID and modseq, assigns
+ * its thread (thread.c), updates the mailbox counts, size and keyword set.
+ * Fills *uid_r and *id_r.  On error the caller rolls back; the file it may
+ * have written is removed.
+ */
+int ts__store_add_message(sqlite3 *db, const char *data_dir,
+			  const char *account,
+			  const struct ts__store_new_message *msg,
+			  uint32_t *uid_r, int64_t *id_r, char **error_r);
+/* fsync every message directory written since the last call. */
+int ts__store_sync_dirs(sqlite3 *db, char **error_r);
+
+/* --- threading (thread.c) --- */
+
+/* What threading needs from a message's header. */
+struct ts__thread_headers {
+	char *message_id;   /* without <>, "" if none */
+	char **references;  /* In-Reply-To/References ids, oldest first */
+	size_t reference_count;
+	char *subject_base; /* normalised subject (ts__subject_base) */
+	int64_t sent;       /* Date: header, unix seconds, 0 if none */
+};
+
+/* Parse the header block of a message (up to the first empty line). */
+int ts__thread_headers_parse(const char *data, size_t len,
+			     struct ts__thread_headers *h);
+void ts__thread_headers_free(struct ts__thread_headers *h);
+/*
+ * Base subject for threading (RFC 5256 base subject, simplified): RFC 2047
+ * words decoded, "Re:", "Fwd:", "Fw:", "[list]" prefixes and "(fwd)"
+ * suffixes removed repeatedly, whitespace collapsed, lower-cased.
+ * Caller frees.
+ */
+char *ts__subject_base(const char *subject);
+
+struct ts__thread_result {
+	int64_t thread_id;       /* the root's message id (own id if root) */
+	char *parent_ids;        /* space separated, root first ("" if root) */
+	bool missing_link;       /* a referenced message was not found */
+	bool muted, collapsed;   /* inherited from the parent */
+};
+
+/*
+ * Find the new message's place (inside the caller's transaction; the new
+ * message's row exists with id `id`, received time `received`): by
+ * References/In-Reply-To (the nearest known ancestor, requiring the same
+ * subject base), else by subject base among messages received in the last
+ * 4 weeks (the most recent thread).  Caller frees r->parent_ids.
+ */
+int ts__thread_assign(sqlite3 *db, int64_t id, int64_t received,
+		      const struct ts__thread_headers *h,
+		      struct ts__thread_result *r);
+
+#endif
