@@ -1,6 +1,6 @@
 /*
- * kernel/config-parse.c — read tessera.ini, then the .ini files of conf.d/
- * and local.d/, into one configuration snapshot.
+ * kernel/config-parse.c — read tessera.ini, then the .ini files of conf.d/,
+ * domains.d/ and local.d/, into one configuration snapshot.
  *
  * inih does the line syntax (sections, `key = value`, comments, indented
  * continuation lines).  Our own reader callback sits in front of it: it
@@ -546,6 +546,8 @@ ts__cfg_parse(const char *main_path)
 
 	cfg_parse_file(cfg, main_path);
 	cfg_parse_dir(cfg, "conf.d");
+	/* Domains and accounts: the site's data, kept apart from settings. */
+	cfg_parse_dir(cfg, "domains.d");
 	cfg_parse_dir(cfg, "local.d");
 	return cfg;
 }

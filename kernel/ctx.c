@@ -12,6 +12,7 @@
 
 #include "kernel/dns.h"
 #include "kernel/store/accounts.h"
+#include "kernel/store/store-private.h"
 #include "kernel/kernel.h"
 
 void
@@ -36,6 +37,8 @@ ts__kernel_fini(struct ts_kernel *k)
 {
 	/* Sessions are gone by now, and with them their lookups. */
 	ts__dns_free(k);
+	/* The loop has drained: no store job is running any more. */
+	ts__stores_free(k);
 	ts__accounts_free(k);
 	ts__hooks_free(&k->hooks);
 	ts__services_free(k);

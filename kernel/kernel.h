@@ -68,8 +68,9 @@ struct ts_cfg {
 
 /*
  * Parse main_path, then each <conf_dir>/conf.d/NAME.ini in lexical order,
- * then each <conf_dir>/local.d/NAME.ini, whose keys override the same
- * section's keys.
+ * then each <conf_dir>/domains.d/NAME.ini (domains and accounts), then
+ * each <conf_dir>/local.d/NAME.ini; a later file's keys override the same
+ * section's keys from an earlier file.
  * Never returns NULL: syntax errors, unreadable files, keys outside a
  * section and keys repeated within one file are recorded as errors.
  */

@@ -17,8 +17,22 @@ extern const struct ts_cfg_key ts__account_keys[];
  * postmaster accounts, …  Returns 0 or TS_E_INVAL.
  */
 int ts__accounts_check(struct ts_cfg *cfg);
-/* Build the lookup tables from a checked cfg, replacing the old ones. */
+/*
+ * Build the lookup tables from cfg, replacing the old ones (whose strings
+ * die with them).  Entries a check would refuse are left out, so an
+ * unchecked cfg is safe too.  Always returns 0.
+ */
 int ts__accounts_apply(struct ts_kernel *k, const struct ts_cfg *cfg);
 void ts__accounts_free(struct ts_kernel *k);
+
+/* Whether `name` is a configured account (binary search). */
+bool ts__account_exists(const struct ts_kernel *k, const char *name);
+/* Whether `name` is the account that receives postmaster@ mail. */
+bool ts__account_is_postmaster(const struct ts_kernel *k, const char *name);
+/*
+ * Whether `name` may be an account name: [a-z0-9._-]+, at most 64 bytes,
+ * not starting with '.', so it is safe as a directory name.
+ */
+bool ts__account_name_ok(const char *name);
 
 #endif

@@ -77,12 +77,22 @@
 	"CREATE INDEX messages_subject ON messages (subject_base, received);" \
 	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"      \
 	"CREATE INDEX messages_thread ON messages (thread_id);"               \
+	/* thread.c: references of messages whose parent is still missing */ \
+	"CREATE TABLE thread_pending ("                                       \
+	" message INTEGER NOT NULL"                                           \
+	" REFERENCES messages(id) ON DELETE CASCADE,"                         \
+	" distance INTEGER NOT NULL," /* 0: the direct parent */              \
+	" ref TEXT NOT NULL,"                                                 \
+	" PRIMARY KEY (message, distance)) WITHOUT ROWID;"                    \
+	"CREATE INDEX thread_pending_ref ON thread_pending (ref);"            \
 	"CREATE TABLE expunged ("                                             \
 	" mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL,"                 \
 	" modseq INTEGER NOT NULL, PRIMARY KEY (mailbox_id, uid));"
 /*
  * meta keys: "schema_version"; "modseq" (the account's last modseq; every
- * change takes the next one); "uidvalidity" (the last one handed out).
+ * change takes the next one); "uidvalidity" (the last one handed out);
+ * "last_message_id" (message ids are never reused, so thread ids and
+ * ids held by clients stay unambiguous after an expunge).
  * Special-use mailboxes created with every new account: Inbox, Sent
  * (\Sent), Drafts (\Drafts), Trash (\Trash), Junk (\Junk), Archive
  * (\Archive), Rejects (no special use; where refused mail is kept).
@@ -139,6 +149,12 @@ struct ts__store_new_message {
 	const char *link_from;
 	const void *data;
 	size_t len;
+	/*
+	 * The caller already fsynced link_from's content: a successful
+	 * hardlink then needs only the directory fsync (a copy is always
+	 * fsynced).  Delivery fsyncs spool files in parallel beforehand.
+	 */
+	bool link_synced;
 };
 
 /*
@@ -155,6 +171,106 @@ int ts__store_add_message(sqlite3 *db, const char *data_dir,
 			  uint32_t *uid_r, int64_t *id_r, char **error_r);
 /* fsync every message directory written since the last call. */
 int ts__store_sync_dirs(sqlite3 *db, char **error_r);
+
+/*
+ * Remove the files of messages expunged by the transaction that just
+ * committed (call after every successful COMMIT; after a ROLLBACK there
+ * is nothing to do).
+ */
+void ts__store_after_commit(sqlite3 *db, const char *data_dir,
+			    const char *account);
+
+/*
+ * Recompute every mailbox's total/unseen/unread/deleted/size and keyword
+ * set from its messages and compare with the stored values (debug and
+ * verifydata).  Returns 0 when all agree, TS_E_INVAL with *problems_r
+ * (caller frees; one line per problem, "mailbox Inbox: unseen 3, counted
+ * 2") otherwise, TS_E_IO on an SQL error.
+ */
+int ts__store_check_counts(sqlite3 *db, char **problems_r);
+
+/* --- changes for notifications (db.c) --- */
+
+/*
+ * Start recording TS_CHANGE_* records on this connection (store.c does,
+ * the CLI does not).  ts__store_take_changes returns and clears the
+ * records of the current transaction, in order, with strings owned by
+ * the array; free it with ts__store_changes_free.
+ */
+int ts__store_track_changes(sqlite3 *db);
+int ts__store_take_changes(sqlite3 *db, struct ts_store_change **changes_r,
+			   size_t *count_r);
+void ts__store_changes_free(struct ts_store_change *changes, size_t count);
+
+/* --- mailbox and message operations (mailbox.c, message.c) --- */
+/*
+ * All run inside the caller's write transaction and keep counts, sizes,
+ * keyword sets, highest_modseq and tombstones right; they record
+ * changes when tracked.  Mailbox names: "Inbox" is case-insensitive.
+ * Errors: TS_E_NOTFOUND (no such mailbox), TS_E_EXIST, TS_E_INVAL (with
+ * a user-facing *error_r), TS_E_IO.  UIDs that do not exist are skipped.
+ */
+int ts__store_mailbox_rename(sqlite3 *db, const char *from, const char *to,
+			     char **error_r);
+/* Refused for Inbox and for a mailbox with children. */
+int ts__store_mailbox_delete(sqlite3 *db, const char *name, char **error_r);
+/* Every mailbox, by name; free with ts__store_mailbox_list_free. */
+int ts__store_mailbox_list(sqlite3 *db, struct ts_mailbox_info **boxes_r,
+			   size_t *count_r);
+void ts__store_mailbox_list_free(struct ts_mailbox_info *boxes, size_t count);
+/* Messages of a mailbox in a UID range; free with ..._list_free. */
+int ts__store_message_list(sqlite3 *db, int64_t mailbox_id,
+			   uint32_t uid_first, uint32_t uid_last,
+			   struct ts_message_info **messages_r,
+			   size_t *count_r);
+void ts__store_message_list_free(struct ts_message_info *messages,
+				 size_t count);
+int ts__store_set_flags(sqlite3 *db, int64_t mailbox_id,
+			const uint32_t *uids, size_t count,
+			const struct ts_flag_change *change, char **error_r);
+/* Move: same message id and file, new UID, tombstone in the source. */
+int ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids,
+		   size_t count, int64_t to_id, char **error_r);
+/* Copy: a new message id whose file is a hardlink (or copy). */
+int ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
+		   int64_t from_id, const uint32_t *uids, size_t count,
+		   int64_t to_id, char **error_r);
+/* Expunge: rows go, tombstones stay, files go after the commit. */
+int ts__store_expunge(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
+		      size_t count, char **error_r);
+
+/* --- the open stores and their job queues (store.c) --- */
+
+/*
+ * Work run by an account's job, on a pool thread, inside the job's write
+ * transaction (and inside its own savepoint: a failure undoes only this
+ * work).  Returns 0 or a TS_E_* code with *error_r (caller frees).
+ */
+typedef int (*ts__store_job_fn)(sqlite3 *db, const char *data_dir,
+				const char *account, void *arg,
+				char **error_r);
+/*
+ * The store of a configured account (created without I/O on first use;
+ * its database opens in its first job).  Returns 0 with a new reference,
+ * TS_E_NOTFOUND for an account ts_account_name does not list, or
+ * TS_E_INVAL when [core] data_dir is missing.
+ */
+int ts__store_get(struct ts_ctx *ctx, const char *account,
+		  struct ts_store **store_r);
+/*
+ * Queue work for the account's next job.  `done` runs on the loop after
+ * the job's commit (status TS_E_IO if the commit failed), after the
+ * subscribers were told of the job's changes.
+ */
+void ts__store_queue(struct ts_store *store, ts__store_job_fn run,
+		     ts_store_done_fn done, void *arg);
+/* Number of write transactions the store committed (tests, bench). */
+uint64_t ts__store_commit_count(const struct ts_store *store);
+/*
+ * Close every store and free the registry (kernel teardown, after the
+ * work pool has drained: no job may be running).
+ */
+void ts__stores_free(struct ts_kernel *k);
 
 /* --- threading (thread.c) --- */
 
@@ -192,9 +308,26 @@ struct ts__thread_result {
  * References/In-Reply-To (the nearest known ancestor, requiring the same
  * subject base), else by subject base among messages received in the last
  * 4 weeks (the most recent thread).  Caller frees r->parent_ids.
+ * Replies that arrived before this message and wait for it (thread_pending)
+ * move under it: their thread columns (and their subtrees') are updated
+ * here, without a modseq change.  Returns 0 or TS_E_IO.
  */
 int ts__thread_assign(sqlite3 *db, int64_t id, int64_t received,
 		      const struct ts__thread_headers *h,
 		      struct ts__thread_result *r);
+
+/* --- credentials (credentials.c) --- */
+
+/*
+ * Replace the account's credentials with ones derived from `password`
+ * (NUL-terminated): SCRAM-SHA-256 and SCRAM-SHA-1 (RFC 5802: fresh
+ * 16-byte salt, iterations, StoredKey, ServerKey) and CRAM-MD5 (HMAC-MD5
+ * inner and outer states), in one transaction.  The password itself is
+ * never stored.  Returns 0, TS_E_INVAL (empty or not UTF-8) or TS_E_IO,
+ * with *error_r (caller frees).
+ */
+int ts__credentials_set(sqlite3 *db, const char *password, char **error_r);
+/* Whether the account has a password set: 0 with *set_r, or TS_E_IO. */
+int ts__credentials_exist(sqlite3 *db, bool *set_r);
 
 #endif

@@ -19,6 +19,7 @@
 #include <tessera/tls.h>
 #include <tessera/dns.h>
 #include <tessera/store.h>
+#include <tessera/sasl.h>
 #include <tessera/cli.h>
 
 #endif

@@ -782,6 +782,90 @@ test_files(void **state)
 	free(main_path);
 }
 
+/*
+ * domains.d/ is read after conf.d/ and before local.d/, in lexical order:
+ * its keys override conf.d's, and local.d's override its.
+ */
+static void
+test_domains_dir(void **state)
+{
+	char dir[] = "/tmp/test-config-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	static const char *const subs[] = { "conf.d", "domains.d", "local.d" };
+	for (size_t i = 0; i < 3; i++) {
+		char *sub = ts_xasprintf("%s/%s", dir, subs[i]);
+		assert_int_equal(mkdir(sub, 0700), 0);
+		free(sub);
+	}
+	write_file(dir, "tessera.ini", "[core]\nname = main\n");
+	write_file(dir, "conf.d/50-z.ini",
+		   "[transport conf]\n"
+		   "[transport shared]\n"
+		   "name = from conf.d\n"
+		   "port = 1\n"
+		   "count = 1\n");
+	write_file(dir, "domains.d/20-b.ini",
+		   "[transport d20]\n"
+		   "[transport shared]\n"
+		   "port = 20\n");
+	write_file(dir, "domains.d/10-a.ini",
+		   "[transport d10]\n"
+		   "[transport shared]\n"
+		   "port = 10\n"
+		   "count = 10\n");
+	write_file(dir, "domains.d/notes.txt", "[transport txt]\n");
+	write_file(dir, "local.d/00-site.ini",
+		   "[transport shared]\n"
+		   "count = 99\n");
+
+	char *main_path = ts_xasprintf("%s/tessera.ini", dir);
+	struct ts_cfg *cfg = ts__cfg_parse(main_path);
+	expect_errors(cfg, NULL);
+	/* conf.d's sections, then domains.d's in lexical order. */
+	assert_int_equal(cfg->sect_count, 5);
+	assert_string_equal(cfg->sects[1]->name, "conf");
+	assert_string_equal(cfg->sects[2]->name, "shared");
+	assert_string_equal(cfg->sects[3]->name, "d10");
+	assert_string_equal(cfg->sects[4]->name, "d20");
+	bind_all(cfg);
+	const struct ts_cfg_sect *shared = ts_cfg_find(cfg, "transport",
+						       "shared");
+	assert_string_equal(ts_cfg_str(shared, "name"), "from conf.d");
+	/* 10-a says 10, then 20-b says 20. */
+	assert_int_equal(ts_cfg_int(shared, "port"), 20);
+	char *want = ts_xasprintf("%s/domains.d/20-b.ini:3", dir);
+	assert_string_equal(ts_cfg_where(shared, "port"), want);
+	free(want);
+	/* local.d, read last, wins over domains.d. */
+	assert_int_equal(ts_cfg_int(shared, "count"), 99);
+	ts__cfg_free(&cfg);
+
+	/* A domains.d that cannot be listed is an error. */
+	char *domains = ts_xasprintf("%s/domains.d", dir);
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(domains, 0), 0);
+		cfg = ts__cfg_parse(main_path);
+		assert_int_equal(chmod(domains, 0700), 0);
+		want = ts_xasprintf("%s: cannot read: Permission denied",
+				    domains);
+		expect_errors(cfg, want, NULL);
+		free(want);
+		ts__cfg_free(&cfg);
+	}
+	free(domains);
+
+	remove_path(dir, "conf.d/50-z.ini");
+	remove_path(dir, "domains.d/10-a.ini");
+	remove_path(dir, "domains.d/20-b.ini");
+	remove_path(dir, "domains.d/notes.txt");
+	remove_path(dir, "local.d/00-site.ini");
+	for (size_t i = 0; i < 3; i++)
+		remove_path(dir, subs[i]);
+	remove_path(dir, "tessera.ini");
+	assert_int_equal(rmdir(dir), 0);
+	free(main_path);
+}
+
 /* A directory where the main file should be: reading it fails. */
 static void
 test_unreadable_main(void **state)
@@ -952,6 +1036,7 @@ main(void)
 		cmocka_unit_test(test_int_edges),
 		cmocka_unit_test(test_where_and_errors),
 		cmocka_unit_test(test_files),
+		cmocka_unit_test(test_domains_dir),
 		cmocka_unit_test(test_unreadable_main),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_aborts),
