@@ -10,7 +10,7 @@ with a real loop, PARALLEL deliveries in flight) in a temp dir on the
 file system of $TMPDIR.  First measures the single-threaded fsync rate
 (append 4 KiB + fsync in a loop for ~2 s), then for each scenario
 delivers N messages and prints messages/second, and fsyncs per message
-from a second run under `strace -f -c -e trace=fsync,fdatasync` (strace
+from a second run under `strace -f -c -e trace=fsync,fdatasync,syncfs` (strace
 slows the process, so the rate comes from the run without it):
   - 4 KiB and 64 KiB messages to one account;
   - 4 KiB messages spread over M accounts (one account each);
@@ -75,7 +75,7 @@ def run_once(helper, directory, accounts, n, parallel, size, multi,
     summary = os.path.join(directory, "strace.txt")
     if strace:
         cmd = ["strace", "-f", "-c", "-o", summary,
-               "-e", "trace=fsync,fdatasync"] + cmd
+               "-e", "trace=fsync,fdatasync,syncfs"] + cmd
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         sys.exit(f"deliver-loop failed: {r.stderr}")
@@ -88,7 +88,7 @@ def run_once(helper, directory, accounts, n, parallel, size, multi,
         with open(summary) as f:
             for line in f:
                 parts = line.split()
-                if parts and parts[-1] in ("fsync", "fdatasync"):
+                if parts and parts[-1] in ("fsync", "fdatasync", "syncfs"):
                     # % time, seconds, usecs/call, calls, [errors,] name
                     calls += int(parts[3])
     return float(m.group(2)), calls

@@ -118,6 +118,23 @@ ts__store_mkdir_p(const char *path)
 	return ret;
 }
 
+/*
+ * Flush the whole file system holding `path` — data and metadata of every
+ * file, including hardlinked messages whose fsync was deferred — and wait
+ * for it (Linux's syncfs waits, and reports writeback errors since 5.8).
+ * One call serves a whole group of deliveries.  0 or -errno.
+ */
+static int
+db_syncfs_at(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = syncfs(fd) != 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
 /* fsync a directory; 0 or -errno. */
 static int
 db_fsync_dir(const char *path)
@@ -241,12 +258,23 @@ ts__store_sync_dirs(sqlite3 *db, char **error_r)
 	if (st == NULL)
 		return TS_E_IO;
 	int ret = 0, rc;
+	bool whole_fs = false;
 	/* Deepest first would not matter: every directory on the list is
 	 * synced before the commit, and their parents are on it too when
 	 * they were created. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *path = (const char *)sqlite3_column_text(st, 0);
-		int err = db_fsync_dir(path);
+		if (*path == '\0') {
+			/* Sorted first: files whose flush was deferred. */
+			whole_fs = true;
+			continue;
+		}
+		int err = whole_fs ? db_syncfs_at(path) : db_fsync_dir(path);
+		if (whole_fs && err == 0) {
+			/* One syncfs covers every file and directory. */
+			rc = SQLITE_DONE;
+			break;
+		}
 		if (err != 0) {
 			if (error_r != NULL && *error_r == NULL)
 				*error_r = ts_xasprintf("fsync %s: %s", path,

@@ -2,14 +2,13 @@
  * kernel/store/deliver.c — ts_store_deliver: one spool file to one or
  * more (account, mailbox) targets.
  *
- * Steps: (1) on a pool thread, fsync the spool file, so that its content
- * is durable before anything links to it — deliveries do this in
- * parallel, outside any account's job; (2) per account, queue a request
- * on the account's store (store.c), whose job hardlinks the spool file
- * into the account (copy when it cannot link, e.g. across file systems),
- * inserts the rows, and shares one directory fsync and one COMMIT with
- * every other request of that job (group commit); (3) when every
- * account has reported, call back once.
+ * Steps: (1) on a pool thread, check the spool file; (2) per account,
+ * queue a request on the account's store (store.c), whose job hardlinks
+ * the spool file into the account (copy, fsynced, when it cannot link,
+ * e.g. across file systems), inserts the rows, and shares one syncfs —
+ * making every linked file and directory durable at once — and one
+ * COMMIT with every other request of that job (group commit for files
+ * and index alike); (3) when every account has reported, call back once.
  *
  * Several accounts have several databases, so there is no transaction
  * spanning them: if one account fails, the delivery reports failure, but
@@ -99,7 +98,7 @@ deliver_run(sqlite3 *db, const char *data_dir, const char *account, void *arg,
 			.received = t->received,
 			.from_reject = t->from_reject,
 			.link_from = d->spool_path,
-			.link_synced = true,
+			.defer_sync = true,
 		};
 		int64_t id;
 		int rc = ts__store_add_message(db, data_dir, account, &msg,
@@ -129,7 +128,11 @@ deliver_part_done(int status, const char *error, void *arg)
 		deliver_finish(d);
 }
 
-/* Pool: make the spool file's content durable before linking to it. */
+/*
+ * Pool: check the spool file is there.  Its content is made durable
+ * later, together with every other message of the account's job, by one
+ * syncfs before the commit (defer_sync), not by an fsync of its own.
+ */
 static void
 deliver_prepare(void *arg)
 {
@@ -139,8 +142,6 @@ deliver_prepare(void *arg)
 		d->status = errno == ENOENT ? TS_E_NOTFOUND : TS_E_IO;
 		return;
 	}
-	if (fsync(fd) != 0)
-		d->status = TS_E_IO;
 	close(fd);
 }
 

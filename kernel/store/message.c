@@ -211,16 +211,24 @@ message_prepare_dir(sqlite3 *db, const char *path, char **error_r)
  * may be a hardlink of someone's spool file.
  */
 static int
-message_put_file(const char *path, const char *link_from, bool link_synced,
-		 const void *data, size_t len, char **error_r)
+message_put_file(sqlite3 *db, const char *path, const char *link_from,
+		 bool link_synced, bool defer_sync, const void *data,
+		 size_t len, char **error_r)
 {
 	(void)unlink(path);
 	int err = 0;
 	if (link_from != NULL) {
-		if (link(link_from, path) == 0)
-			err = link_synced ? 0 : message_fsync_path(path);
-		else
+		if (link(link_from, path) == 0) {
+			if (defer_sync)
+				/* "" asks ts__store_sync_dirs for a syncfs. */
+				err = ts__store_dirty_dir(db, "", error_r) == 0
+					      ? 0
+					      : -EIO;
+			else if (!link_synced)
+				err = message_fsync_path(path);
+		} else {
 			err = message_copy_file(link_from, path);
+		}
 	} else {
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			      0600);
@@ -399,8 +407,9 @@ ts__store_add_message(sqlite3 *db, const char *data_dir, const char *account,
 	struct stat sb;
 
 	if ((ret = message_prepare_dir(db, path, error_r)) != 0 ||
-	    (ret = message_put_file(path, msg->link_from, msg->link_synced,
-				    msg->data, msg->len, error_r)) != 0)
+	    (ret = message_put_file(db, path, msg->link_from, msg->link_synced,
+				    msg->defer_sync, msg->data, msg->len,
+				    error_r)) != 0)
 		goto out;
 	file_written = true;
 	if (stat(path, &sb) != 0) {
@@ -734,8 +743,8 @@ ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
 		 * directory fsync, a copy fsyncs itself. */
 		ret = message_prepare_dir(db, dst, error_r);
 		if (ret == 0)
-			ret = message_put_file(dst, src, true, NULL, 0,
-					       error_r);
+			ret = message_put_file(db, dst, src, true, false, NULL,
+					       0, error_r);
 		bool written = ret == 0;
 		sqlite3_stmt *st =
 			ret != 0 ? NULL

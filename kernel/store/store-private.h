@@ -155,6 +155,15 @@ struct ts__store_new_message {
 	 * fsynced).  Delivery fsyncs spool files in parallel beforehand.
 	 */
 	bool link_synced;
+	/*
+	 * Group durability: do not fsync this hardlinked file now; instead
+	 * ts__store_sync_dirs makes the whole file system durable with one
+	 * syncfs() before the commit, covering every message of the
+	 * transaction (and their directories) at once.  This is what lets
+	 * many deliveries share one flush (group commit for the files, as
+	 * the WAL commit is for the index).
+	 */
+	bool defer_sync;
 };
 
 /*
