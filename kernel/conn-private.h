@@ -51,6 +51,7 @@ struct ts_conn {
 	bool discarding;       /* dropping the rest of an overlong line */
 	uint64_t bytes_wanted; /* ts_conn_read_bytes still to deliver */
 	bool peer_eof;         /* the peer closed its side */
+	bool line_bare_lf;     /* the last line delivered ended in LF only */
 
 	/* TLS. */
 	enum ts__conn_tls_state tls_state;

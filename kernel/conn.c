@@ -76,6 +76,12 @@ ts_conn_closing(const struct ts_conn *conn)
 	return conn->closing;
 }
 
+bool
+ts_conn_line_bare_lf(const struct ts_conn *conn)
+{
+	return conn->line_bare_lf;
+}
+
 const char *
 ts_conn_error(const struct ts_conn *conn)
 {
@@ -326,8 +332,7 @@ ts_conn_shutdown_done(uv_shutdown_t *req, int status)
 		ts_conn_close_handles(conn);
 		return;
 	}
-	uv_timer_start(&conn->timer, ts_conn_linger_done, TS_CONN_LINGER_MS,
-		       0);
+	uv_timer_start(&conn->timer, ts_conn_linger_done, TS_CONN_LINGER_MS, 0);
 }
 
 static void
@@ -595,8 +600,8 @@ ts_conn_line_too_long(struct ts_conn *conn)
 static bool
 ts_conn_deliver_line(struct ts_conn *conn)
 {
-	char *lf = conn->in_len > 0 ? memchr(conn->in, '\n', conn->in_len)
-				    : NULL;
+	char *lf =
+		conn->in_len > 0 ? memchr(conn->in, '\n', conn->in_len) : NULL;
 	if (lf == NULL) {
 		if (conn->in_len > conn->limits.max_line) {
 			/* Drop it without ever holding more than a line. */
@@ -615,14 +620,22 @@ ts_conn_deliver_line(struct ts_conn *conn)
 		return true;
 	}
 	size_t len = n - 1;
-	if (len > 0 && conn->in[len - 1] == '\r')
+	conn->line_bare_lf = true;
+	if (len > 0 && conn->in[len - 1] == '\r') {
 		len--;
+		conn->line_bare_lf = false;
+	}
 	if (len > conn->limits.max_line) {
 		ts_conn_consume(conn, n);
 		ts_conn_line_too_long(conn);
 		return true;
 	}
-	char *line = ts_xstrndup(conn->in, len);
+	/* memcpy, not strndup: a NUL inside the line must not shorten it
+	 * below `len` (protocols may answer NULs, but must be able to see
+	 * them). */
+	char *line = ts_xmalloc(len + 1);
+	memcpy(line, conn->in, len);
+	line[len] = '\0';
 	ts_conn_consume(conn, n);
 	conn->proto->line(conn, line, len);
 	free(line);
@@ -637,9 +650,8 @@ ts__conn_process(struct ts_conn *conn)
 	conn->processing = true;
 	while (conn->opened && !conn->paused && !conn->closing &&
 	       conn->tls_state != TS__CONN_TLS_HANDSHAKE) {
-		bool more = conn->bytes_wanted > 0
-				    ? ts_conn_deliver_bytes(conn)
-				    : ts_conn_deliver_line(conn);
+		bool more = conn->bytes_wanted > 0 ? ts_conn_deliver_bytes(conn)
+						   : ts_conn_deliver_line(conn);
 		if (!more)
 			break;
 	}
@@ -677,7 +689,7 @@ ts__conn_open_protocol(struct ts_conn *conn)
 		.verdict = TS_VERDICT_CONTINUE,
 	};
 	conn->proto->open(conn, conn->open_result != NULL ? conn->open_result
-							   : &proceed);
+							  : &proceed);
 	if (!conn->closing) {
 		ts_conn_arm_idle(conn);
 		ts__conn_process(conn);
@@ -789,9 +801,8 @@ ts__conn_new(struct ts_kernel *k, const char *label,
 	conn->limits = *limits;
 	if (conn->limits.creds != NULL)
 		ts__tls_creds_ref(conn->limits.creds);
-	conn->limits.tls_priority =
-		ts_xstrdup(limits->tls_priority != NULL ? limits->tls_priority
-							: "NORMAL");
+	conn->limits.tls_priority = ts_xstrdup(
+		limits->tls_priority != NULL ? limits->tls_priority : "NORMAL");
 	conn->paused = true; /* until the protocol opens */
 
 	uv_timer_init(k->loop, &conn->timer);

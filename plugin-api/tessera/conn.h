@@ -34,7 +34,11 @@ struct ts_protocol {
 	 * greet.
 	 */
 	void (*open)(struct ts_conn *conn, const struct ts_hook_result *res);
-	/* One input line, without its line terminator; NUL-terminated. */
+	/*
+ * One input line, without its line terminator, NUL-terminated after `len`
+ * bytes; NUL bytes inside the line are kept (check with memchr).  Whether
+ * it ended with a bare LF instead of CRLF: ts_conn_line_bare_lf.
+ */
 	void (*line)(struct ts_conn *conn, const char *line, size_t len);
 	/*
 	 * Bytes asked for with ts_conn_read_bytes (a BDAT chunk, an IMAP
@@ -137,6 +141,12 @@ void ts_conn_resume(struct ts_conn *conn);
  */
 void ts_conn_close(struct ts_conn *conn, const char *reason);
 bool ts_conn_closing(const struct ts_conn *conn);
+
+/*
+ * Inside the `line` callback: whether this line ended with a bare LF
+ * rather than CRLF (SMTP refuses bare LFs in DATA, for example).
+ */
+bool ts_conn_line_bare_lf(const struct ts_conn *conn);
 
 /* Why the connection failed or closed ("tls: …", "connect: …"), or NULL. */
 const char *ts_conn_error(const struct ts_conn *conn);

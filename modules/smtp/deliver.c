@@ -1,0 +1,236 @@
+/*
+ * modules/smtp/deliver.c — a received message into the local store.
+ *
+ * Once the spool file is complete: the smtp_data hooks (refuse, redirect
+ * to a mailbox, add headers), then deliver_local for each recipient (its
+ * mailbox), then one ts_store_deliver for every distinct account and
+ * mailbox with our header lines (Return-Path, the hooks' headers,
+ * Received) as the prefix.  The client hears 250 only after the store
+ * reported the message durable everywhere; then the `delivered` hooks
+ * run.  The spool file is removed once the store is done with it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smtp.h"
+
+struct smtp_delivery {
+	struct smtp_session *s; /* NULL when the session went away */
+	struct smtp_spool *spool;
+	char *id;
+	uint64_t delay_ms;
+};
+
+void
+smtp_delivery_detach(struct smtp_session *s)
+{
+	if (s->delivery != NULL)
+		s->delivery->s = NULL;
+	s->delivery = NULL;
+}
+
+static void
+smtp_delivery_free(struct smtp_delivery *d)
+{
+	smtp_spool_discard(&d->spool);
+	free(d->id);
+	free(d);
+}
+
+/* The header lines we put in front of the message, CRLF-terminated. */
+static char *
+smtp_prefix(struct smtp_session *s, const char *id)
+{
+	struct smtp_settings *set = smtp_settings(s->ctx);
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+
+	struct ts_tls_info tls;
+	bool tls_up = ts_conn_tls_info(s->conn, &tls) == 0;
+	const char *with =
+		s->esmtp ? (tls_up ? (s->account ? "ESMTPSA" : "ESMTPS")
+				   : (s->account ? "ESMTPA" : "ESMTP"))
+			 : "SMTP";
+	char *tls_text =
+		tls_up ? ts_xasprintf("\r\n\t(using %s with cipher %s)",
+				      tls.version, tls.cipher)
+		       : ts_xstrdup("");
+	char *for_text = s->rcpt_count == 1 ? ts_xasprintf("\r\n\tfor %s",
+							   s->rcpts[0].path)
+					    : ts_xstrdup("");
+	size_t hlen = 0;
+	for (size_t i = 0; i < s->header_count; i++)
+		hlen += strlen(s->headers[i]) + 2;
+	char *hdrs = ts_xmalloc(hlen + 1);
+	hdrs[0] = '\0';
+	for (size_t i = 0, off = 0; i < s->header_count; i++) {
+		size_t n = strlen(s->headers[i]);
+		memcpy(hdrs + off, s->headers[i], n);
+		memcpy(hdrs + off + n, "\r\n", 3);
+		off += n + 2;
+	}
+	char *prefix = ts_xasprintf("Return-Path: %s\r\n"
+				    "%s"
+				    "Received: from %s ([%s])\r\n"
+				    "\tby %s (tessera) with %s id %s%s%s;\r\n"
+				    "\t%s\r\n",
+				    s->from_text, hdrs, s->helo,
+				    ts_conn_remote_ip(s->conn), set->hostname,
+				    with, id, tls_text, for_text, date);
+	free(hdrs);
+	free(tls_text);
+	free(for_text);
+	return prefix;
+}
+
+static void
+smtp_delivered_done(const struct ts_hook_result *res, void *arg)
+{
+	(void)res;
+	struct smtp_session *s = arg;
+	s->side_run = NULL;
+}
+
+static void
+smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
+{
+	(void)uids;
+	struct smtp_delivery *d = arg;
+	struct smtp_session *s = d->s;
+	if (s == NULL) {
+		smtp_delivery_free(d);
+		return;
+	}
+	s->delivery = NULL;
+	char *reply;
+	if (status == 0) {
+		ts_conn_log(s->conn, s->ctx, TS_LOG_INFO,
+			    "message delivered id=%s from=%s targets=%zu",
+			    d->id, s->from_text, count);
+		reply = ts_xasprintf("250 2.0.0 OK id=%s", d->id);
+	} else {
+		ts_conn_log(s->conn, s->ctx, TS_LOG_ERROR,
+			    "delivery failed id=%s error=\"%s\"", d->id,
+			    ts_strerror(status));
+		reply = ts_xstrdup("451 4.3.0 local delivery failed, try "
+				   "again later");
+	}
+	uint64_t delay = d->delay_ms;
+	char *id = ts_xstrdup(d->id);
+	smtp_delivery_free(d);
+	smtp_transaction_reset(s);
+	if (status == 0) {
+		ts_hook_run_cancel(&s->side_run);
+		struct ts_hook_args args = { .conn = s->conn, .arg = id };
+		struct ts_hook_run *run =
+			ts_hook_run(s->ctx, TS_HOOK_DELIVERED, &args,
+				    smtp_delivered_done, s);
+		s->side_run = run;
+	}
+	free(id);
+	smtp_finish(s, delay, reply, false);
+}
+
+/* Every hook has spoken: store the message. */
+static void
+smtp_deliver_store(struct smtp_session *s, uint64_t delay_ms)
+{
+	struct ts_delivery_target *t = ts_xcalloc(s->rcpt_count, sizeof(*t));
+	size_t n = 0;
+	for (size_t i = 0; i < s->rcpt_count; i++) {
+		bool dup = false;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(t[j].account, s->rcpts[i].account) == 0 &&
+			      strcmp(t[j].mailbox, s->rcpts[i].mailbox) == 0;
+		if (dup)
+			continue;
+		t[n].account = s->rcpts[i].account;
+		t[n].mailbox = s->rcpts[i].mailbox;
+		n++;
+	}
+	struct smtp_delivery *d = ts_xcalloc(1, sizeof(*d));
+	d->s = s;
+	d->spool = s->spool;
+	s->spool = NULL;
+	d->id = smtp_queue_id(s);
+	d->delay_ms = delay_ms;
+	char *prefix = smtp_prefix(s, d->id);
+	s->delivery = d;
+	int rc = ts_store_deliver(s->ctx, smtp_spool_path(d->spool), prefix, t,
+				  n, smtp_deliver_stored, d);
+	free(prefix);
+	free(t);
+	if (rc != 0)
+		smtp_deliver_stored(rc, NULL, 0, d);
+}
+
+static void smtp_deliver_next_local(struct smtp_session *s);
+
+static void
+smtp_deliver_local_done(struct smtp_session *s,
+			const struct ts_hook_result *res)
+{
+	char *refusal = smtp_refusal(res);
+	if (refusal != NULL) {
+		smtp_transaction_reset(s);
+		smtp_finish(s, res->delay_ms, refusal, false);
+		return;
+	}
+	struct smtp_rcpt *r = &s->rcpts[s->deliver_index];
+	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL) {
+		free(r->mailbox);
+		r->mailbox = ts_xstrdup(res->mailbox);
+	}
+	smtp_keep_headers(s, res);
+	s->deliver_delay += res->delay_ms;
+	s->deliver_index++;
+	smtp_deliver_next_local(s);
+}
+
+static void
+smtp_deliver_next_local(struct smtp_session *s)
+{
+	if (s->deliver_index < s->rcpt_count) {
+		smtp_run_hook(s, TS_HOOK_DELIVER_LOCAL,
+			      s->rcpts[s->deliver_index].path,
+			      smtp_deliver_local_done);
+		return;
+	}
+	smtp_deliver_store(s, s->deliver_delay);
+}
+
+static void
+smtp_deliver_data_done(struct smtp_session *s, const struct ts_hook_result *res)
+{
+	char *refusal = smtp_refusal(res);
+	if (refusal != NULL) {
+		ts_conn_log(s->conn, s->ctx, TS_LOG_INFO,
+			    "message refused by smtp_data hook: %s", refusal);
+		smtp_transaction_reset(s);
+		smtp_finish(s, res->delay_ms, refusal, false);
+		return;
+	}
+	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
+		for (size_t i = 0; i < s->rcpt_count; i++) {
+			free(s->rcpts[i].mailbox);
+			s->rcpts[i].mailbox = ts_xstrdup(res->mailbox);
+		}
+	smtp_keep_headers(s, res);
+	s->deliver_delay = res->delay_ms;
+	s->deliver_index = 0;
+	smtp_deliver_next_local(s);
+}
+
+void
+smtp_deliver_start(struct smtp_session *s)
+{
+	smtp_run_hook(s, TS_HOOK_SMTP_DATA, smtp_spool_path(s->spool),
+		      smtp_deliver_data_done);
+}
