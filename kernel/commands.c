@@ -1,23 +1,30 @@
 /*
  * kernel/commands.c — the built-in subcommands and the command dispatcher.
  *
- * `tessera COMMAND [options]`: serve, config check, module list, status,
- * reload, stop, version, help, plus whatever enabled modules register with
- * ts_cli_add.  Usage errors (unknown command or option) print a usage line
- * and exit 2; configuration errors exit 1.
+ * `tessera COMMAND [options]`: serve, localserve, config check, module
+ * list, status, reload, stop, version, help, plus whatever enabled modules
+ * register with ts_cli_add.  Usage errors (unknown command or option) print a
+ * usage line and exit 2; configuration errors exit 1.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kernel/boot.h"
 #include "kernel/commands.h"
 #include "kernel/serve.h"
 #include "kernel/store/commands.h"
+#include "kernel/store/store-private.h"
 
 #define TS_EXIT_USAGE 2
+#define TS_LOCALSERVE_USAGE \
+	"localserve [--dir DIR] [--port-base N] [--allow-root]"
 
 struct ts_command {
 	const char *name;
@@ -29,6 +36,7 @@ struct ts_command {
 static int ts_cmd_help(int argc, char **argv);
 static int ts_cmd_version(int argc, char **argv);
 static int ts_cmd_serve(int argc, char **argv);
+static int ts_cmd_localserve(int argc, char **argv);
 static int ts_cmd_config(int argc, char **argv);
 static int ts_cmd_module(int argc, char **argv);
 static int ts_cmd_control(int argc, char **argv);
@@ -36,6 +44,9 @@ static int ts_cmd_control(int argc, char **argv);
 static const struct ts_command ts_commands[] = {
 	{ "serve", "serve [-c FILE] [--allow-root]",
 	  "run the mail server in the foreground", ts_cmd_serve },
+	{ "localserve", TS_LOCALSERVE_USAGE,
+	  "run a ready development mail server on 127.0.0.1",
+	  ts_cmd_localserve },
 	{ "config", "config check [-c FILE]",
 	  "validate the configuration and every enabled module's settings",
 	  ts_cmd_config },
@@ -218,6 +229,248 @@ ts_cmd_serve(int argc, char **argv)
 		.allow_root = o.allow_root,
 	};
 	return ts__serve(&so);
+}
+
+/* --- localserve ------------------------------------------------------- */
+
+/* The account, its password and the ports' default base. */
+#define TS_LOCALSERVE_ACCOUNT "localserve"
+#define TS_LOCALSERVE_PASSWORD "localserve"
+#define TS_LOCALSERVE_PORT_BASE 1000
+
+/* mkdir that is happy when the directory is there already. */
+static int
+ts_localserve_mkdir(const char *path)
+{
+	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "tessera: cannot create %s: %s\n", path,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Write `text` to DIR/NAME (replacing it); 0 or 1 after a message. */
+static int
+ts_localserve_write(const char *dir, const char *name, const char *text)
+{
+	char *path = ts_xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+		fprintf(stderr, "tessera: cannot write %s: %s\n", path,
+			strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		rc = 1;
+	}
+	free(path);
+	return rc;
+}
+
+/*
+ * Where smtp.so may be found: the build tree's module directory when the
+ * running binary sits in one (it comes first, matching that binary), then
+ * the installed module directory.  Caller frees.
+ */
+static char *
+ts_localserve_module_dirs(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		char *build = ts_xasprintf("%s/modules/smtp/.libs", exe);
+		struct stat st;
+		if (stat(build, &st) == 0 && S_ISDIR(st.st_mode)) {
+			char *dirs = ts_xasprintf("%s %s", build, TS_MODULEDIR);
+			free(build);
+			return dirs;
+		}
+		free(build);
+	}
+	return ts_xstrdup(TS_MODULEDIR);
+}
+
+/* Write DIR/tessera.ini, domains.d/ and conf.d/; 0 or 1. */
+static int
+ts_localserve_config(const char *dir, unsigned base, bool allow_root)
+{
+	char *sub[] = { ts_xasprintf("%s/conf.d", dir),
+			ts_xasprintf("%s/domains.d", dir) };
+	int rc = ts_localserve_mkdir(sub[0]) || ts_localserve_mkdir(sub[1]);
+	free(sub[0]);
+	free(sub[1]);
+	if (rc != 0)
+		return rc;
+
+	char *modules = ts_localserve_module_dirs();
+	char *core = ts_xasprintf("; Written by `tessera localserve` "
+				  "(rewritten at every start).\n"
+				  "[core]\n"
+				  "data_dir = %s/data\n"
+				  "hostname = localhost\n"
+				  "log_level = info\n"
+				  "allow_root = %s\n"
+				  "module_dir = %s\n",
+				  dir, allow_root ? "yes" : "no", modules);
+	free(modules);
+	char *smtp = ts_xasprintf("; Written by `tessera localserve` "
+				  "(rewritten at every start).\n"
+				  "[module smtp]\n"
+				  "enabled = yes\n"
+				  "accept_all = " TS_LOCALSERVE_ACCOUNT "\n"
+				  "test_localparts = yes\n"
+				  "allow_plaintext_auth = yes\n"
+				  "\n"
+				  "[listener smtp]\n"
+				  "address = 127.0.0.1\n"
+				  "port = %u\n"
+				  "protocol = smtp\n"
+				  "tls = starttls\n"
+				  "\n"
+				  "[listener submission]\n"
+				  "address = 127.0.0.1\n"
+				  "port = %u\n"
+				  "protocol = submission\n"
+				  "tls = starttls\n"
+				  "\n"
+				  "[listener submissions]\n"
+				  "address = 127.0.0.1\n"
+				  "port = %u\n"
+				  "protocol = submissions\n"
+				  "tls = implicit\n",
+				  base + 25, base + 587, base + 465);
+	rc = ts_localserve_write(dir, "tessera.ini", core) ||
+	     ts_localserve_write(dir, "domains.d/localserve.ini",
+				 "; Written by `tessera localserve`.\n"
+				 "[domain localhost]\n"
+				 "\n"
+				 "[account " TS_LOCALSERVE_ACCOUNT "]\n"
+				 "addresses = " TS_LOCALSERVE_ACCOUNT
+				 "@localhost\n") ||
+	     ts_localserve_write(dir, "conf.d/20-smtp.ini", smtp);
+	free(core);
+	free(smtp);
+	return rc;
+}
+
+/* Give the account its documented password; 0 or 1. */
+static int
+ts_localserve_password(const char *dir)
+{
+	char *data_dir = ts_xasprintf("%s/data", dir);
+	sqlite3 *db = NULL;
+	char *error = NULL;
+	int rc = 0;
+	if (ts_localserve_mkdir(data_dir) != 0)
+		rc = 1;
+	else if (ts__store_db_open(data_dir, TS_LOCALSERVE_ACCOUNT, &db,
+				   &error) != 0 ||
+		 ts__credentials_set(db, TS_LOCALSERVE_PASSWORD, &error) != 0) {
+		fprintf(stderr, "tessera: %s\n", error);
+		free(error);
+		rc = 1;
+	}
+	ts__store_db_close(&db);
+	free(data_dir);
+	return rc;
+}
+
+/*
+ * `tessera localserve`: a developer's mail server on loopback.  Writes a
+ * configuration under DIR (every address accepted into one account, test
+ * localparts on, listeners at port base + 25, 587 and 465), sets the
+ * account's password, prints what a client needs and serves.
+ */
+static int
+ts_cmd_localserve(int argc, char **argv)
+{
+	const char *usage = TS_LOCALSERVE_USAGE;
+	const char *dir_arg = "./tessera-localserve";
+	long base = TS_LOCALSERVE_PORT_BASE;
+	bool allow_root = geteuid() == 0;
+	bool allow_root_flag = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		if ((strcmp(a, "--dir") == 0 ||
+		     strcmp(a, "--port-base") == 0) &&
+		    i + 1 < argc)
+			val = argv[++i];
+		else if (strncmp(a, "--dir=", 6) == 0 ||
+			 strncmp(a, "--port-base=", 12) == 0)
+			val = strchr(a, '=') + 1;
+		if (val != NULL && strncmp(a, "--dir", 5) == 0) {
+			dir_arg = val;
+		} else if (val != NULL) {
+			char *end;
+			errno = 0;
+			base = strtol(val, &end, 10);
+			if (errno != 0 || end == val || *end != '\0' ||
+			    base < 0 || base > 65535 - 587)
+				return ts_usage_error(
+					usage,
+					"bad --port-base '%s' (0 to 64948)",
+					val);
+		} else if (strcmp(a, "--allow-root") == 0) {
+			allow_root = allow_root_flag = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			printf("usage: tessera %s\n", usage);
+			return 0;
+		} else if (a[0] == '-') {
+			return ts_usage_error(usage,
+					      "unknown option or "
+					      "missing value: %s",
+					      a);
+		} else {
+			return ts_usage_error(usage, "unexpected argument '%s'",
+					      a);
+		}
+	}
+	if (ts_localserve_mkdir(dir_arg) != 0)
+		return 1;
+	char *dir = realpath(dir_arg, NULL);
+	if (dir == NULL) {
+		fprintf(stderr, "tessera: %s: %s\n", dir_arg, strerror(errno));
+		return 1;
+	}
+	unsigned b = (unsigned)base;
+	if (ts_localserve_config(dir, b, allow_root) != 0 ||
+	    ts_localserve_password(dir) != 0) {
+		free(dir);
+		return 1;
+	}
+	printf("tessera localserve: a development mail server in %s\n"
+	       "  smtp        127.0.0.1:%u (STARTTLS offered)\n"
+	       "  submission  127.0.0.1:%u (STARTTLS; AUTH also without "
+	       "TLS)\n"
+	       "  submissions 127.0.0.1:%u (implicit TLS)\n"
+	       "  TLS uses a self-signed certificate for localhost.\n"
+	       "  account " TS_LOCALSERVE_ACCOUNT
+	       ", password " TS_LOCALSERVE_PASSWORD
+	       ": every recipient, any domain,\n"
+	       "  is delivered to its Inbox; submitted mail is never sent "
+	       "out.\n"
+	       "  Recipients whose localpart starts with temperror get 451, "
+	       "permerror 550,\n"
+	       "  timeout an answer (451) after 30 s.\n"
+	       "  See the mail: tessera mailbox list " TS_LOCALSERVE_ACCOUNT
+	       " -c %s/tessera.ini\n",
+	       dir, b + 25, b + 587, b + 465, dir);
+	fflush(stdout);
+	char *config = ts_xasprintf("%s/tessera.ini", dir);
+	struct ts__serve_opts so = {
+		.config_path = config,
+		.allow_root = allow_root_flag,
+	};
+	int rc = ts__serve(&so);
+	free(config);
+	free(dir);
+	return rc;
 }
 
 static int

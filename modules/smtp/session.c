@@ -18,6 +18,9 @@
 
 #include "smtp.h"
 
+/* How long a test_localparts `timeout…` recipient waits for its answer. */
+#define SMTP_TEST_TIMEOUT_MS 30000
+
 static struct smtp_session *
 smtp_session(struct ts_conn *conn)
 {
@@ -350,8 +353,11 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_error(s);
 		return;
 	}
-	if (s->account != NULL) {
-		/* Only the account's own addresses as sender. */
+	if (s->account != NULL && smtp_settings(s->ctx)->accept_all == NULL) {
+		/*
+		 * Only the account's own addresses as sender (a development
+		 * server with accept_all takes any).
+		 */
 		struct ts_address_match m;
 		char *addr = ts_xasprintf("%s@%s", cmd->path.localpart_unquoted,
 					  cmd->path.domain);
@@ -397,6 +403,56 @@ smtp_rcpt_done(struct smtp_session *s, const struct ts_hook_result *res)
 	smtp_finish(s, res->delay_ms, ts_xstrdup("250 2.1.5 OK"), false);
 }
 
+/*
+ * test_localparts: a recipient whose localpart starts with temperror,
+ * permerror or timeout gets its error (timeout: a 451 after 30 s, with
+ * the session paused meanwhile).  True when it was answered so.
+ */
+static bool
+smtp_rcpt_test(struct smtp_session *s, const char *localpart)
+{
+	if (strncasecmp(localpart, "temperror", 9) == 0)
+		smtp_reply(s, "451 4.0.0 temporary error (test address)");
+	else if (strncasecmp(localpart, "permerror", 9) == 0)
+		smtp_reply(s, "550 5.0.0 permanent error (test address)");
+	else if (strncasecmp(localpart, "timeout", 7) == 0)
+		smtp_finish(s, SMTP_TEST_TIMEOUT_MS,
+			    ts_xstrdup("451 4.4.2 timeout (test address): "
+				       "answered after 30 s"),
+			    false);
+	else
+		return false;
+	return true;
+}
+
+/* Whether `name` is a configured account. */
+static bool
+smtp_account_known(const struct ts_ctx *ctx, const char *name)
+{
+	const char *a;
+	for (size_t i = 0; (a = ts_account_name(ctx, i)) != NULL; i++)
+		if (strcmp(a, name) == 0)
+			return true;
+	return false;
+}
+
+/* Take recipient p for the account (and mailbox) of m; run the hook. */
+static void
+smtp_rcpt_add(struct smtp_session *s, const struct smtp_path *p,
+	      const struct ts_address_match *m)
+{
+	s->rcpts =
+		ts_xrealloc(s->rcpts, (s->rcpt_count + 1) * sizeof(*s->rcpts));
+	struct smtp_rcpt *r = &s->rcpts[s->rcpt_count];
+	r->path = smtp_path_format(p);
+	r->account = ts_xstrdup(m->account);
+	r->mailbox = ts_xstrdup(s->mail_mailbox != NULL ? s->mail_mailbox
+				: m->mailbox != NULL	? m->mailbox
+							: "Inbox");
+	s->rcpt_pending = true;
+	smtp_run_hook(s, TS_HOOK_SMTP_RCPT, r->path, smtp_rcpt_done);
+}
+
 static void
 smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 {
@@ -415,6 +471,20 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply(s, "550 5.7.1 relaying denied");
 		return;
 	}
+	if (set->test_localparts && smtp_rcpt_test(s, p->localpart_unquoted))
+		return;
+	struct ts_address_match m = { .account = set->accept_all };
+	if (set->accept_all != NULL) {
+		if (!smtp_account_known(s->ctx, set->accept_all)) {
+			smtp_reply(s,
+				   "451 4.3.0 accept_all account %s is not "
+				   "configured",
+				   set->accept_all);
+			return;
+		}
+		smtp_rcpt_add(s, p, &m);
+		return;
+	}
 	char *addr;
 	if (p->flags & SMTP_PATH_POSTMASTER)
 		addr = ts_xasprintf("postmaster@%s", set->hostname);
@@ -429,7 +499,6 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply(s, "550 5.7.1 relaying denied");
 		return;
 	}
-	struct ts_address_match m;
 	int rc = ts_address_lookup(s->ctx, addr, &m);
 	free(addr);
 	if (rc == TS_E_INVAL) {
@@ -440,16 +509,7 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply(s, "550 5.1.1 no such user here");
 		return;
 	}
-	s->rcpts =
-		ts_xrealloc(s->rcpts, (s->rcpt_count + 1) * sizeof(*s->rcpts));
-	struct smtp_rcpt *r = &s->rcpts[s->rcpt_count];
-	r->path = smtp_path_format(p);
-	r->account = ts_xstrdup(m.account);
-	r->mailbox = ts_xstrdup(s->mail_mailbox != NULL ? s->mail_mailbox
-				: m.mailbox != NULL	? m.mailbox
-							: "Inbox");
-	s->rcpt_pending = true;
-	smtp_run_hook(s, TS_HOOK_SMTP_RCPT, r->path, smtp_rcpt_done);
+	smtp_rcpt_add(s, p, &m);
 }
 
 static void

@@ -49,6 +49,17 @@ static const struct ts_cfg_key smtp_keys[] = {
 	  .choices = "reject|accept",
 	  .doc = "8-bit message data when the client did not say "
 		 "BODY=8BITMIME or SMTPUTF8" },
+	{ .name = "accept_all",
+	  .type = TS_CFG_STRING,
+	  .default_value = "",
+	  .doc = "deliver every recipient, any domain, to this account's "
+		 "Inbox, also on submission (development servers; empty: "
+		 "off)" },
+	{ .name = "test_localparts",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
+	  .doc = "recipients temperror… get 451, permerror… 550, timeout… "
+		 "an answer after 30 s (development servers)" },
 	{ .name = NULL },
 };
 
@@ -59,6 +70,7 @@ smtp_settings_free(struct smtp_settings *set)
 		return;
 	free(set->hostname);
 	free(set->spool_dir);
+	free(set->accept_all);
 	free(set);
 }
 
@@ -92,6 +104,10 @@ smtp_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 	set->allow_plaintext_auth = ts_cfg_bool(s, "allow_plaintext_auth");
 	set->accept_8bit = strcmp(ts_cfg_str(s, "eight_bit_without_8bitmime"),
 				  "accept") == 0;
+	const char *all = ts_cfg_str(s, "accept_all");
+	if (all != NULL && all[0] != '\0')
+		set->accept_all = ts_xstrdup(all);
+	set->test_localparts = ts_cfg_bool(s, "test_localparts");
 	return set;
 }
 

@@ -30,6 +30,8 @@ struct smtp_settings {
 	unsigned max_errors;
 	bool allow_plaintext_auth;
 	bool accept_8bit; /* 8-bit data without BODY=8BITMIME */
+	char *accept_all; /* every recipient goes to this account, or NULL */
+	bool test_localparts; /* temperror…, permerror…, timeout… */
 };
 
 /* One accepted recipient of the current transaction. */
