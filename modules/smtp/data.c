@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -327,6 +328,123 @@ smtp_data_maybe_flush(struct smtp_session *s)
 	smtp_spool_flush(s->spool, false, smtp_data_chunk_written);
 }
 
+/* --- the header block of a submitted message ---------------------------- */
+
+/*
+ * A BDAT line is kept up to this many bytes: enough for a field name and
+ * a From: value of SMTP_FROM_MAX, so a cut line always marks the value
+ * as too long.
+ */
+#define SMTP_HDR_LINE_MAX (SMTP_FROM_MAX + 64)
+
+/*
+ * Forget what was noted about a message's header block and decide
+ * whether to note anything: only an authenticated submission needs it.
+ */
+void
+smtp_header_reset(struct smtp_session *s)
+{
+	s->hdr_track = s->account != NULL && s->mode != SMTP_MODE_SMTP;
+	s->hdr_done = false;
+	s->hdr_date = false;
+	s->hdr_msgid = false;
+	s->hdr_in_from = false;
+	s->hdr_from_count = 0;
+	s->hdr_from_long = false;
+	free(s->hdr_from);
+	s->hdr_from = NULL;
+	s->hdr_from_len = 0;
+	free(s->hdr_line);
+	s->hdr_line = NULL;
+	s->hdr_line_len = 0;
+}
+
+/*
+ * The value of header line `line` when its field name is `name` (any
+ * case; RFC 5322 4.5 allows blanks before the colon), else NULL.
+ */
+static const char *
+smtp_header_value(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	if (len < n + 1 || strncasecmp(line, name, n) != 0)
+		return NULL;
+	while (n < len && (line[n] == ' ' || line[n] == '\t'))
+		n++;
+	return n < len && line[n] == ':' ? line + n + 1 : NULL;
+}
+
+/* Add to the unfolded From: value, up to SMTP_FROM_MAX bytes. */
+static void
+smtp_header_from_append(struct smtp_session *s, const char *v, size_t len)
+{
+	if (s->hdr_from_long || s->hdr_from_len + len > SMTP_FROM_MAX) {
+		s->hdr_from_long = true;
+		return;
+	}
+	s->hdr_from = ts_xrealloc(s->hdr_from, s->hdr_from_len + len + 1);
+	memcpy(s->hdr_from + s->hdr_from_len, v, len);
+	s->hdr_from_len += len;
+	s->hdr_from[s->hdr_from_len] = '\0';
+}
+
+/* One line of the message (no line ending) while in its header block. */
+static void
+smtp_header_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (len == 0) {
+		s->hdr_done = true;
+		return;
+	}
+	if (line[0] == ' ' || line[0] == '\t') {
+		/* Unfolding drops only the CRLF (RFC 5322 2.2.3). */
+		if (s->hdr_in_from)
+			smtp_header_from_append(s, line, len);
+		return;
+	}
+	s->hdr_in_from = false;
+	const char *v;
+	if (smtp_header_value(line, len, "Date") != NULL) {
+		s->hdr_date = true;
+	} else if (smtp_header_value(line, len, "Message-ID") != NULL) {
+		s->hdr_msgid = true;
+	} else if ((v = smtp_header_value(line, len, "From")) != NULL) {
+		/* A second From: field is checked too, as if one list. */
+		if (s->hdr_from_count++ > 0)
+			smtp_header_from_append(s, ",", 1);
+		smtp_header_from_append(s, v, len - (size_t)(v - line));
+		s->hdr_in_from = true;
+	}
+}
+
+/* BDAT bytes while in the header block: cut them into lines. */
+static void
+smtp_header_bytes(struct smtp_session *s, const char *data, size_t len)
+{
+	while (len > 0 && !s->hdr_done) {
+		const char *lf = memchr(data, '\n', len);
+		size_t n = lf != NULL ? (size_t)(lf - data) : len;
+		size_t keep = n;
+		if (s->hdr_line_len + keep > SMTP_HDR_LINE_MAX)
+			keep = SMTP_HDR_LINE_MAX - s->hdr_line_len;
+		if (keep > 0) {
+			if (s->hdr_line == NULL)
+				s->hdr_line = ts_xmalloc(SMTP_HDR_LINE_MAX);
+			memcpy(s->hdr_line + s->hdr_line_len, data, keep);
+			s->hdr_line_len += keep;
+		}
+		if (lf == NULL)
+			return;
+		size_t l = s->hdr_line_len;
+		if (l > 0 && s->hdr_line[l - 1] == '\r')
+			l--;
+		smtp_header_line(s, s->hdr_line != NULL ? s->hdr_line : "", l);
+		s->hdr_line_len = 0;
+		data += n + 1;
+		len -= n + 1;
+	}
+}
+
 /* --- DATA ---------------------------------------------------------------- */
 
 void
@@ -337,6 +455,7 @@ smtp_data_begin(struct smtp_session *s)
 	s->data_bytes = 0;
 	s->data_flags = 0;
 	s->data_prev_bare_lf = false;
+	smtp_header_reset(s);
 }
 
 void
@@ -354,6 +473,8 @@ smtp_data_line(struct smtp_session *s, const char *line, size_t len)
 	s->data_bytes += 2;
 	if (s->data_flags != 0)
 		return; /* refused at the end; stop writing now */
+	if (s->hdr_track && !s->hdr_done)
+		smtp_header_line(s, line, len);
 	smtp_spool_append(s->spool, line, len);
 	smtp_spool_append(s->spool, "\r\n", 2);
 	smtp_data_maybe_flush(s);
@@ -400,6 +521,7 @@ smtp_bdat_begin(struct smtp_session *s, uint64_t size, bool last)
 		s->data_bytes = 0;
 		s->data_flags = 0;
 		s->bdat_prev_cr = false;
+		smtp_header_reset(s);
 	}
 	s->state = SMTP_S_BDAT;
 	if (size == 0 || ts_conn_read_bytes(s->conn, size) != 0)
@@ -423,6 +545,8 @@ smtp_bdat_bytes(struct smtp_session *s, const char *data, size_t len, bool last)
 		}
 		s->bdat_prev_cr = data[len - 1] == '\r';
 		if (s->data_flags == 0) {
+			if (s->hdr_track && !s->hdr_done)
+				smtp_header_bytes(s, data, len);
 			smtp_spool_append(s->spool, data, len);
 			if (!last)
 				smtp_data_maybe_flush(s);

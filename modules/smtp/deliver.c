@@ -1,20 +1,24 @@
 /*
  * modules/smtp/deliver.c — a received message into the local store.
  *
- * Once the spool file is complete: the smtp_data hooks (refuse, redirect
- * to a mailbox, add headers), then deliver_local for each recipient (its
- * mailbox), then one ts_store_deliver for every distinct account and
- * mailbox with our header lines (Return-Path, the hooks' headers,
- * Received) as the prefix.  The client hears 250 only after the store
- * reported the message durable everywhere; then the `delivered` hooks
- * run.  The spool file is removed once the store is done with it.
+ * Once the spool file is complete: for an authenticated submission the
+ * From: check, the Date: and Message-ID: it lacks and the submit_message
+ * hooks; then the smtp_data hooks (refuse, redirect to a mailbox, add
+ * headers), then deliver_local for each recipient (its mailbox), then
+ * one ts_store_deliver for every distinct account and mailbox with our
+ * header lines (Return-Path, the hooks' headers, Received) as the prefix.
+ * The client hears 250 only after the store reported the message durable
+ * everywhere; then the `delivered` hooks run.  The spool file is removed
+ * once the store is done with it.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "smtp.h"
 
@@ -41,16 +45,23 @@ smtp_delivery_free(struct smtp_delivery *d)
 	free(d);
 }
 
+/* Now as an RFC 5322 date-time: local time with a numeric zone. */
+static void
+smtp_date_now(char *buf, size_t size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
 /* The header lines we put in front of the message, CRLF-terminated. */
 static char *
 smtp_prefix(struct smtp_session *s, const char *id)
 {
 	struct smtp_settings *set = smtp_settings(s->ctx);
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	smtp_date_now(date, sizeof(date));
 
 	struct ts_tls_info tls;
 	bool tls_up = ts_conn_tls_info(s->conn, &tls) == 0;
@@ -223,14 +234,227 @@ smtp_deliver_data_done(struct smtp_session *s, const struct ts_hook_result *res)
 			s->rcpts[i].mailbox = ts_xstrdup(res->mailbox);
 		}
 	smtp_keep_headers(s, res);
-	s->deliver_delay = res->delay_ms;
+	s->deliver_delay += res->delay_ms;
 	s->deliver_index = 0;
 	smtp_deliver_next_local(s);
+}
+
+static void
+smtp_deliver_data(struct smtp_session *s)
+{
+	smtp_run_hook(s, TS_HOOK_SMTP_DATA, smtp_spool_path(s->spool),
+		      smtp_deliver_data_done);
+}
+
+/* --- submission ---------------------------------------------------------- */
+
+/*
+ * The next address of an RFC 5322 address list at *pp (a From: value),
+ * advancing *pp past it: the part in `<>` when there is one, else the
+ * element without comments and blanks; quoted strings are kept as
+ * written, so the path parser decodes them.  Group names (`name:`) and
+ * their `;` are skipped, and so are empty elements.  Returns NULL at the
+ * end; the caller frees.
+ */
+static char *
+smtp_from_next(const char **pp)
+{
+	const char *p = *pp;
+	while (*p != '\0') {
+		size_t cap = strlen(p) + 1;
+		char *bare = ts_xmalloc(cap), *angle = ts_xmalloc(cap);
+		size_t nb = 0, na = 0;
+		bool quoted = false, in_angle = false, had_angle = false;
+		int comment = 0;
+		for (; *p != '\0'; p++) {
+			char c = *p;
+			char *out = in_angle ? angle : bare;
+			size_t *n = in_angle ? &na : &nb;
+			if (comment > 0) {
+				if (c == '\\' && p[1] != '\0')
+					p++;
+				else if (c == '(')
+					comment++;
+				else if (c == ')')
+					comment--;
+				continue;
+			}
+			if (quoted) {
+				out[(*n)++] = c;
+				if (c == '\\' && p[1] != '\0')
+					out[(*n)++] = *++p;
+				else if (c == '"')
+					quoted = false;
+				continue;
+			}
+			if (c == '"') {
+				quoted = true;
+				out[(*n)++] = c;
+			} else if (c == '(') {
+				comment = 1;
+			} else if (c == '<' && !in_angle) {
+				in_angle = had_angle = true;
+				na = 0;
+			} else if (c == '>' && in_angle) {
+				in_angle = false;
+			} else if (!in_angle && (c == ',' || c == ';')) {
+				p++;
+				break;
+			} else if (!in_angle && c == ':') {
+				nb = 0; /* a group's display name */
+			} else if (c != ' ' && c != '\t' && c != '\r' &&
+				   c != '\n') {
+				out[(*n)++] = c;
+			}
+		}
+		char *addr = had_angle ? angle : bare;
+		size_t len = had_angle ? na : nb;
+		addr[len] = '\0';
+		free(had_angle ? bare : angle);
+		if (len > 0) {
+			*pp = p;
+			return addr;
+		}
+		free(addr);
+	}
+	*pp = p;
+	return NULL;
+}
+
+/*
+ * Whether every address of the From: value belongs to the session's
+ * account (as for MAIL FROM, a catchall match does not count: the
+ * account would own every address of the domain).  A value with no
+ * address is not allowed either.
+ */
+static bool
+smtp_from_allowed(struct smtp_session *s)
+{
+	if (s->hdr_from_long || s->hdr_from == NULL)
+		return false;
+	const char *p = s->hdr_from;
+	unsigned count = 0;
+	bool ok = true;
+	char *addr;
+	while (ok && (addr = smtp_from_next(&p)) != NULL) {
+		count++;
+		char *text = ts_xasprintf("<%s>", addr);
+		struct smtp_path path = { 0 };
+		const char *err;
+		ok = smtp_path_parse(text, strlen(text),
+				     SMTP_LENIENT | SMTP_UTF8, &path,
+				     &err) == 0;
+		if (ok) {
+			char *a = ts_xasprintf("%s@%s",
+					       path.localpart_unquoted,
+					       path.domain);
+			struct ts_address_match m;
+			ok = ts_address_lookup(s->ctx, a, &m) == 0 &&
+			     strcmp(m.account, s->account) == 0 &&
+			     m.kind != TS_ADDRESS_CATCHALL;
+			free(a);
+		}
+		smtp_path_clear(&path);
+		free(text);
+		free(addr);
+	}
+	return ok && count > 0;
+}
+
+/* Add header line `line` (no CRLF) to the prefix; takes it. */
+static void
+smtp_add_header(struct smtp_session *s, char *line)
+{
+	s->headers = ts_xrealloc(s->headers, (s->header_count + 1) *
+						     sizeof(*s->headers));
+	s->headers[s->header_count++] = line;
+}
+
+/* A Message-ID: field with 128 random bits and our hostname. */
+static char *
+smtp_message_id(const char *hostname)
+{
+	unsigned char r[16];
+	/* GRND_NONBLOCK: this runs on the loop, which must never wait. */
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		/* No entropy yet: time, pid and a counter are still unique. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		static uint32_t counter;
+		uint64_t v[2] = {
+			(uint64_t)ts.tv_sec << 32 ^ (uint64_t)getpid(),
+			(uint64_t)ts.tv_nsec << 32 ^ ++counter,
+		};
+		memcpy(r, v, sizeof(r));
+	}
+	char hex[2 * sizeof(r) + 1];
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	return ts_xasprintf("Message-ID: <%s@%s>", hex, hostname);
+}
+
+/* Refuse the submitted message with `reply` (taken); nothing is stored. */
+static void
+smtp_submit_refuse(struct smtp_session *s, uint64_t delay_ms, char *reply)
+{
+	ts_conn_log(s->conn, s->ctx, TS_LOG_INFO,
+		    "submitted message refused: %s", reply);
+	smtp_transaction_reset(s);
+	smtp_finish(s, delay_ms, reply, false);
+}
+
+static void
+smtp_submit_done(struct smtp_session *s, const struct ts_hook_result *res)
+{
+	char *refusal = smtp_refusal(res);
+	if (refusal != NULL) {
+		smtp_submit_refuse(s, res->delay_ms, refusal);
+		return;
+	}
+	smtp_keep_headers(s, res);
+	s->deliver_delay += res->delay_ms;
+	smtp_deliver_data(s);
+}
+
+/*
+ * An authenticated submission: the From: check, then the Date: and
+ * Message-ID: a client left out (before the submit_message hooks, which
+ * may sign), then those hooks.
+ */
+static void
+smtp_submit(struct smtp_session *s)
+{
+	struct smtp_settings *set = smtp_settings(s->ctx);
+	if (s->hdr_from_count == 0) {
+		smtp_submit_refuse(s, 0,
+				   ts_xstrdup("550 5.6.0 message has no From "
+					      "header"));
+		return;
+	}
+	if (set->accept_all == NULL && !smtp_from_allowed(s)) {
+		smtp_submit_refuse(s, 0,
+				   ts_xstrdup("550 5.7.1 From address not "
+					      "allowed for this account"));
+		return;
+	}
+	if (!s->hdr_date) {
+		char date[64];
+		smtp_date_now(date, sizeof(date));
+		smtp_add_header(s, ts_xasprintf("Date: %s", date));
+	}
+	if (!s->hdr_msgid)
+		smtp_add_header(s, smtp_message_id(set->hostname));
+	smtp_run_hook(s, TS_HOOK_SUBMIT_MESSAGE, smtp_spool_path(s->spool),
+		      smtp_submit_done);
 }
 
 void
 smtp_deliver_start(struct smtp_session *s)
 {
-	smtp_run_hook(s, TS_HOOK_SMTP_DATA, smtp_spool_path(s->spool),
-		      smtp_deliver_data_done);
+	s->deliver_delay = 0;
+	if (s->hdr_track) {
+		smtp_submit(s);
+		return;
+	}
+	smtp_deliver_data(s);
 }

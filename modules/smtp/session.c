@@ -212,6 +212,7 @@ smtp_transaction_reset(struct smtp_session *s)
 	s->bdat_last = false;
 	s->bdat_discard = false;
 	s->bdat_prev_cr = false;
+	smtp_header_reset(s);
 }
 
 /* Forget everything said before (RFC 3207 after STARTTLS). */

@@ -95,6 +95,22 @@ struct smtp_session {
 	bool bdat_prev_cr; /* last byte of the previous piece was CR */
 	uint64_t bdat_chunk; /* size of the chunk being read */
 
+	/*
+	 * The header block of a submitted message, noted while it is read
+	 * (only for an authenticated submission): Date, Message-ID and From
+	 * are checked at its end without reading the spool file back.
+	 */
+	bool hdr_track; /* tracking this message */
+	bool hdr_done; /* the empty line ending the block was seen */
+	bool hdr_date, hdr_msgid; /* Date:, Message-ID: present */
+	bool hdr_in_from; /* the field being read is From: */
+	unsigned hdr_from_count; /* From: fields seen */
+	bool hdr_from_long; /* the From: value exceeded SMTP_FROM_MAX */
+	char *hdr_from; /* the From: value, unfolded */
+	size_t hdr_from_len;
+	char *hdr_line; /* BDAT: the start of a line split across pieces */
+	size_t hdr_line_len;
+
 	/* asynchronous work in flight */
 	struct ts_hook_run *run;
 	bool hook_waiting;
@@ -137,6 +153,9 @@ extern const struct ts_protocol smtp_protocol_submission;
 extern const struct ts_protocol smtp_protocol_submissions;
 
 /* data.c */
+/* The longest From: value kept for the submission check. */
+#define SMTP_FROM_MAX 4096
+void smtp_header_reset(struct smtp_session *s);
 void smtp_data_begin(struct smtp_session *s);
 void smtp_data_line(struct smtp_session *s, const char *line, size_t len);
 void smtp_data_line_too_long(struct smtp_session *s);

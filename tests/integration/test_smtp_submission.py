@@ -5,13 +5,17 @@ Received header says ESMTPS/ESMTPSA with the TLS version and cipher);
 AUTH refused before TLS on submission; PLAIN, LOGIN and CRAM-MD5 through
 smtplib, SCRAM-SHA-256 and SCRAM-SHA-1 through a client written here with
 hashlib/hmac, each with the right and a wrong password; an authenticated
-account may send only from its own addresses, and remote recipients get
-451 4.3.0 until the outbound queue exists.
+account may send only from its own addresses (MAIL FROM and every From:
+address; a message without From: is refused), and remote recipients get
+451 4.3.0 until the outbound queue exists.  Submitted messages get Date
+and Message-ID when they lack them (DATA and BDAT), and the
+submit_message hooks can refuse them or add a header.
 """
 import base64
 import hashlib
 import hmac
 import os
+import re
 import smtplib
 import sqlite3
 import ssl
@@ -174,6 +178,110 @@ class SmtpTls(h.TempDirTest):
         c.quit()
         self.assertEqual(len(self.stored("bob")), 1)
 
+    def submit(self, body, sender="alice@example.org"):
+        """Submit body from alice to bob; the DATA reply."""
+        c = self.submissions()
+        c.login("alice", PASSWORD)
+        self.assertEqual(c.mail(sender)[0], 250)
+        self.assertEqual(c.rcpt("bob@example.org")[0], 250)
+        reply = c.data(body)
+        c.quit()
+        return reply
+
+    @staticmethod
+    def fields(msg, name):
+        """The values of header field `name` (any case) in msg."""
+        head = msg.split(b"\r\n\r\n", 1)[0]
+        return re.findall(rb"(?im)^" + name.encode() + rb"[ \t]*:[ \t]*(.*)$",
+                          head.replace(b"\r\n", b"\n"))
+
+    def test_date_and_message_id_added(self):
+        self.assertEqual(self.submit(BODY)[0], 250)
+        msgs = self.stored("bob")
+        self.assertEqual(len(msgs), 1)
+        self.assertTrue(msgs[0].endswith(BODY))
+        date = self.fields(msgs[0], "Date")
+        self.assertEqual(len(date), 1)
+        self.assertRegex(date[0], rb"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} "
+                                  rb"\d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}$")
+        mid = self.fields(msgs[0], "Message-ID")
+        self.assertEqual(len(mid), 1)
+        self.assertRegex(mid[0], rb"^<[0-9a-f]{32}@mx\.example\.org>$")
+        # Another message gets another Message-ID.
+        self.assertEqual(self.submit(BODY)[0], 250)
+        self.assertNotEqual(
+            self.fields(self.stored("bob")[1], "Message-ID"), mid)
+
+    def test_date_and_message_id_kept(self):
+        body = (b"DATE: Mon, 2 Nov 2026 10:00:00 +0100\r\n"
+                b"From: Alice\r\n <alice@example.org>\r\n"
+                b"message-id: <given@client.example.org>\r\n"
+                b"\r\nDate: in the body\r\n")
+        self.assertEqual(self.submit(body)[0], 250)
+        msg = self.stored("bob")[0]
+        self.assertTrue(msg.endswith(body))
+        self.assertEqual(self.fields(msg, "Date"),
+                         [b"Mon, 2 Nov 2026 10:00:00 +0100"])
+        self.assertEqual(self.fields(msg, "Message-ID"),
+                         [b"<given@client.example.org>"])
+
+    def test_header_block_through_bdat(self):
+        """BDAT pieces split header lines anywhere: Date is seen in the
+        second chunk, Message-ID (only in the body) is added."""
+        body = (b"From: alice@example.org\r\nDa",
+                b"te: Mon, 2 Nov 2026 10:00:00 +0100\r",
+                b"\n\r\nMessage-ID: <body@x>\r\n")
+        c = self.submissions()
+        c.login("alice", PASSWORD)
+        self.assertEqual(c.mail("alice@example.org")[0], 250)
+        self.assertEqual(c.rcpt("bob@example.org")[0], 250)
+        for i, piece in enumerate(body):
+            last = " LAST" if i == len(body) - 1 else ""
+            c.send(b"BDAT %d%s\r\n" % (len(piece), last.encode()) + piece)
+            self.assertEqual(c.getreply()[0], 250)
+        c.quit()
+        msg = self.stored("bob")[0]
+        self.assertTrue(msg.endswith(b"".join(body)))
+        self.assertEqual(len(self.fields(msg, "Date")), 1)
+        self.assertRegex(self.fields(msg, "Message-ID")[0],
+                         rb"^<[0-9a-f]{32}@mx\.example\.org>$")
+
+    def test_from_of_other_account_refused(self):
+        refused = (550, b"5.7.1 From address not allowed for this account")
+        for from_ in (b"bob@example.org",
+                      b"\"Alice\" <alice@example.org>, bob@example.org",
+                      b"Alice <alice@example.org>\r\n\t, "
+                      b"Bob <bob@example.org>",
+                      b"alice@example.org\r\nFrom: bob@example.org",
+                      b"nobody@remote.test", b"Alice", b"undisclosed:;"):
+            body = b"From: " + from_ + b"\r\nSubject: x\r\n\r\nhi\r\n"
+            self.assertEqual(self.submit(body), refused, from_)
+        self.assertEqual(self.stored("bob"), [])
+        # Her own addresses in the usual shapes are fine.
+        for from_ in (b"alice@example.org",
+                      b"\"Smith, Alice\" (home) <alice@EXAMPLE.org>",
+                      b"Alice\r\n <alice@example.org>"):
+            body = b"From: " + from_ + b"\r\nSubject: x\r\n\r\nhi\r\n"
+            self.assertEqual(self.submit(body)[0], 250, from_)
+        self.assertEqual(len(self.stored("bob")), 3)
+
+    def test_missing_from_refused(self):
+        body = (b"To: bob@example.org\r\nSubject: x\r\n\r\n"
+                b"From: alice@example.org\r\n")
+        self.assertEqual(self.submit(body),
+                         (550, b"5.6.0 message has no From header"))
+        self.assertEqual(self.stored("bob"), [])
+        # Inbound mail on port 25 is not submission: nothing is checked.
+        c = smtplib.SMTP("127.0.0.1", self.mx, timeout=20)
+        self.addCleanup(c.close)
+        self.assertEqual(c.sendmail("s@remote.test", ["bob@example.org"],
+                                    body), {})
+        c.quit()
+        msgs = self.stored("bob")
+        self.assertEqual(len(msgs), 1)
+        self.assertEqual(self.fields(msgs[0], "Date"), [])
+        self.assertEqual(self.fields(msgs[0], "Message-ID"), [])
+
     def scram(self, mech, password):
         """A SCRAM client (RFC 5802) over AUTH; returns the final reply."""
         hname = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-1": "sha1"}[mech]
@@ -240,6 +348,59 @@ class SmtpAuthHook(SmtpTls):
     test_plain_login_cram = test_scram = None
     test_sender_and_remote_recipients = test_starttls_inbound = None
     test_submission_refuses_auth_before_tls = None
+    test_date_and_message_id_added = test_date_and_message_id_kept = None
+    test_header_block_through_bdat = test_from_of_other_account_refused = None
+    test_missing_from_refused = None
+
+
+class SmtpSubmitHookReject(SmtpTls):
+    """A submit_message hook refuses a submitted message."""
+    EXTRA = ("\n[module hooktest]\nenabled = yes\n\n"
+             "[hooktest s]\npoint = submit_message\naction = reject\n"
+             "text = not signed\n")
+
+    def test_submit_hook_rejects(self):
+        self.assertEqual(self.submit(BODY), (550, b"5.7.1 not signed"))
+        self.assertEqual(self.stored("bob"), [])
+        self.srv.wait_log(r"hooktest hook=s point=submit_message")
+        # Only submission runs the hook: inbound mail still arrives.
+        c = smtplib.SMTP("127.0.0.1", self.mx, timeout=20)
+        self.addCleanup(c.close)
+        self.assertEqual(c.sendmail("s@remote.test", ["bob@example.org"],
+                                    BODY), {})
+        c.quit()
+        self.assertEqual(len(self.stored("bob")), 1)
+
+    test_plain_login_cram = test_scram = None
+    test_sender_and_remote_recipients = test_starttls_inbound = None
+    test_submission_refuses_auth_before_tls = None
+    test_date_and_message_id_added = test_date_and_message_id_kept = None
+    test_header_block_through_bdat = test_from_of_other_account_refused = None
+    test_missing_from_refused = None
+
+
+class SmtpSubmitHookHeader(SmtpSubmitHookReject):
+    """A submit_message hook adds a header; a refused From never reaches
+    it."""
+    EXTRA = ("\n[module hooktest]\nenabled = yes\n\n"
+             "[hooktest s]\npoint = submit_message\naction = continue\n"
+             "header = X-Signed: yes\n")
+
+    test_submit_hook_rejects = None
+
+    def test_submit_hook_adds_header(self):
+        self.assertEqual(self.submit(b"From: bob@example.org\r\n\r\nx\r\n"),
+                         (550, b"5.7.1 From address not allowed for this "
+                               b"account"))
+        self.assertEqual(self.submit(BODY)[0], 250)
+        log = self.srv.wait_log(r"hooktest hook=s point=submit_message")
+        self.assertEqual(
+            len(re.findall(r"hooktest hook=s point=submit_message", log)), 1)
+        msgs = self.stored("bob")
+        self.assertEqual(len(msgs), 1)
+        self.assertEqual(self.fields(msgs[0], "X-Signed"), [b"yes"])
+        self.assertEqual(len(self.fields(msgs[0], "Date")), 1)
+        self.assertTrue(msgs[0].endswith(BODY))
 
 
 if __name__ == "__main__":
