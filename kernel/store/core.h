@@ -21,6 +21,11 @@ int ts__store_exec(sqlite3 *db, const char *sql, char **error_r);
 sqlite3_stmt *ts__store_prepare(sqlite3 *db, const char *sql, char **error_r);
 /* "what: sqlite's message" as a TS_E_IO error text. */
 int ts__store_sql_error(sqlite3 *db, const char *what, char **error_r);
+/*
+ * A copy of a text column (caller frees); when it is NULL, a copy of
+ * if_null, or NULL when if_null is NULL too.
+ */
+char *ts__store_column_dup(sqlite3_stmt *st, int col, const char *if_null);
 
 /* Remember a directory to fsync before the commit. */
 int ts__store_dirty_dir(sqlite3 *db, const char *path, char **error_r);

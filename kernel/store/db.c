@@ -355,11 +355,13 @@ ts__store_record(sqlite3 *db, const struct ts_store_change *c, char **error_r)
 	return db_run(db, st, error_r);
 }
 
-static const char *
-db_col_dup(sqlite3_stmt *st, int col)
+char *
+ts__store_column_dup(sqlite3_stmt *st, int col, const char *if_null)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
-	return t != NULL ? ts_xstrdup((const char *)t) : NULL;
+	if (t == NULL)
+		return if_null != NULL ? ts_xstrdup(if_null) : NULL;
+	return ts_xstrdup((const char *)t);
 }
 
 int
@@ -389,12 +391,12 @@ ts__store_take_changes(sqlite3 *db, struct ts_store_change **changes_r,
 			.kind = (enum ts_store_change_kind)sqlite3_column_int(
 				st, 0),
 			.modseq = (uint64_t)sqlite3_column_int64(st, 1),
-			.mailbox = db_col_dup(st, 2),
-			.old_name = db_col_dup(st, 3),
-			.special_use = db_col_dup(st, 4),
+			.mailbox = ts__store_column_dup(st, 2, NULL),
+			.old_name = ts__store_column_dup(st, 3, NULL),
+			.special_use = ts__store_column_dup(st, 4, NULL),
 			.uid = (uint32_t)sqlite3_column_int64(st, 5),
 			.flags = (uint32_t)sqlite3_column_int64(st, 6),
-			.keywords = db_col_dup(st, 7),
+			.keywords = ts__store_column_dup(st, 7, NULL),
 		};
 	}
 	sqlite3_finalize(st);

@@ -627,13 +627,6 @@ out:
 
 /* --- listing -------------------------------------------------------------- */
 
-static const char *
-mailbox_col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return t != NULL ? ts_xstrdup((const char *)t) : NULL;
-}
-
 int
 ts__store_mailbox_list(sqlite3 *db, struct ts_mailbox_info **boxes_r,
 		       size_t *count_r)
@@ -659,8 +652,8 @@ ts__store_mailbox_list(sqlite3 *db, struct ts_mailbox_info **boxes_r,
 		}
 		v[n++] = (struct ts_mailbox_info){
 			.id = sqlite3_column_int64(st, 0),
-			.name = mailbox_col_dup(st, 1),
-			.special_use = mailbox_col_dup(st, 2),
+			.name = ts__store_column_dup(st, 1, NULL),
+			.special_use = ts__store_column_dup(st, 2, NULL),
 			.uidvalidity = (uint32_t)sqlite3_column_int64(st, 3),
 			.uidnext = (uint32_t)sqlite3_column_int64(st, 4),
 			.highest_modseq = (uint64_t)sqlite3_column_int64(st, 5),
@@ -670,7 +663,7 @@ ts__store_mailbox_list(sqlite3 *db, struct ts_mailbox_info **boxes_r,
 			.deleted = (uint32_t)sqlite3_column_int64(st, 9),
 			.size = (uint64_t)sqlite3_column_int64(st, 10),
 			.subscribed = sqlite3_column_int(st, 11) != 0,
-			.keywords = mailbox_col_dup(st, 12),
+			.keywords = ts__store_column_dup(st, 12, NULL),
 		};
 	}
 	sqlite3_finalize(st);

@@ -858,13 +858,6 @@ ts__store_expunge(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
 
 /* --- listing -------------------------------------------------------------- */
 
-static const char *
-message_col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-	return ts_xstrdup(t != NULL ? (const char *)t : "");
-}
-
 int
 ts__store_message_list(sqlite3 *db, int64_t mailbox_id, uint32_t uid_first,
 		       uint32_t uid_last, struct ts_message_info **messages_r,
@@ -899,13 +892,13 @@ ts__store_message_list(sqlite3 *db, int64_t mailbox_id, uint32_t uid_first,
 			.modseq = (uint64_t)sqlite3_column_int64(st, 2),
 			.createseq = (uint64_t)sqlite3_column_int64(st, 3),
 			.flags = (uint32_t)sqlite3_column_int64(st, 4),
-			.keywords = message_col_dup(st, 5),
+			.keywords = ts__store_column_dup(st, 5, ""),
 			.received = sqlite3_column_int64(st, 6),
 			.size = (uint64_t)sqlite3_column_int64(st, 7),
-			.message_id = message_col_dup(st, 8),
-			.subject_base = message_col_dup(st, 9),
+			.message_id = ts__store_column_dup(st, 8, ""),
+			.subject_base = ts__store_column_dup(st, 9, ""),
 			.thread_id = sqlite3_column_int64(st, 10),
-			.thread_parent_ids = message_col_dup(st, 11),
+			.thread_parent_ids = ts__store_column_dup(st, 11, ""),
 			.thread_missing_link = sqlite3_column_int(st, 12) != 0,
 			.thread_muted = sqlite3_column_int(st, 13) != 0,
 			.thread_collapsed = sqlite3_column_int(st, 14) != 0,
