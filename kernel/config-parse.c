@@ -124,15 +124,21 @@ cfg_where_in_file(const char *where, const char *file)
 	       strchr(where + len + 1, ':') == NULL;
 }
 
+/*
+ * Whether s (n bytes) holds only lower-case letters, digits and `extra`;
+ * a section name (`name`) may also hold upper case and non-ASCII bytes,
+ * so internationalised domains and addresses can be written as UTF-8
+ * (the code reading the section checks them further).
+ */
 static bool
-cfg_chars_ok(const char *s, size_t n, const char *extra, bool upper)
+cfg_chars_ok(const char *s, size_t n, const char *extra, bool name)
 {
 	if (n == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    (upper && c >= 'A' && c <= 'Z') ||
+		    (name && ((c >= 'A' && c <= 'Z') || c >= 0x80)) ||
 		    (c != '\0' && strchr(extra, c) != NULL))
 			continue;
 		return false;

@@ -261,6 +261,12 @@ size_t ts__hooks_count(const struct ts__hooks *hooks,
 /* Cancel runs whose args.conn is conn (called when it closes). */
 void ts__hooks_cancel_conn(struct ts__hooks *hooks, struct ts_conn *conn);
 
+/* --- transactions (txn.c, auth-results.c) ---------------------------- */
+
+/* Whether a result's method, result and property names are RFC 8601
+ * keywords and no text holds a line break. */
+bool ts__auth_result_valid(const struct ts_auth_result *r);
+
 /* --- services and CLI (service.c, cli.c) ------------------------------ */
 
 void ts__services_free(struct ts_kernel *k);

@@ -255,7 +255,11 @@ ts__scram_client_first(struct ts__scram *sc, const uint8_t *msg, size_t len,
 	/* [ "a=" saslname ] "," */
 	scram_field(&c, &f, &flen);
 	char *authzid = NULL;
-	if (flen > 0) {
+	/*
+	 * An empty "a=" is not a saslname, but GNU SASL's client sends it
+	 * for "no authorization identity"; read it as that.
+	 */
+	if (flen > 0 && !(flen == 2 && memcmp(f, "a=", 2) == 0)) {
 		if (!scram_is_attr(f, flen, 'a') ||
 		    (authzid = scram_unescape(f + 2, flen - 2)) == NULL) {
 			*error_r = "malformed SCRAM client-first message: bad "

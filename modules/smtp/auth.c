@@ -159,7 +159,7 @@ smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd)
 		smtp_reply(s, "503 5.5.1 already authenticated");
 		return;
 	}
-	if (s->in_mail) {
+	if (s->txn != NULL) {
 		smtp_reply(s, "503 5.5.1 AUTH not allowed in a transaction");
 		return;
 	}

@@ -237,6 +237,9 @@ smtp_data_check(struct smtp_session *s, const char *data, size_t len)
 	s->data_bytes += len;
 	if (set->max_size > 0 && s->data_bytes > set->max_size)
 		s->data_flags |= SMTP_DATA_OVERSIZE;
+	/* RFC 3030 3: BINARYMIME content is any octets, NULs included. */
+	if (s->body == SMTP_BODY_BINARYMIME)
+		return;
 	if (memchr(data, '\0', len) != NULL)
 		s->data_flags |= SMTP_DATA_NUL;
 	if (!set->accept_8bit && s->body != SMTP_BODY_8BITMIME &&
@@ -513,7 +516,7 @@ smtp_bdat_chunk_end(struct smtp_session *s)
 void
 smtp_bdat_begin(struct smtp_session *s, uint64_t size, bool last)
 {
-	s->bdat_discard = !s->in_mail || s->rcpt_count == 0;
+	s->bdat_discard = s->txn == NULL || smtp_rcpt_count(s) == 0;
 	s->bdat_last = last;
 	s->bdat_chunk = size;
 	if (!s->bdat_discard && s->spool == NULL) {
@@ -533,7 +536,8 @@ smtp_bdat_bytes(struct smtp_session *s, const char *data, size_t len, bool last)
 {
 	if (!s->bdat_discard && len > 0) {
 		smtp_data_check(s, data, len);
-		for (size_t i = 0; i < len; i++) {
+		bool binary = s->body == SMTP_BODY_BINARYMIME;
+		for (size_t i = 0; i < len && !binary; i++) {
 			if (data[i] != '\n')
 				continue;
 			char prev = i > 0 ? data[i - 1]

@@ -69,24 +69,43 @@ smtp_prefix(struct smtp_session *s, const char *id)
 		s->esmtp ? (tls_up ? (s->account ? "ESMTPSA" : "ESMTPS")
 				   : (s->account ? "ESMTPA" : "ESMTP"))
 			 : "SMTP";
+	/* RFC 8689: note that the sender required TLS all the way. */
 	char *tls_text =
-		tls_up ? ts_xasprintf("\r\n\t(using %s with cipher %s)",
-				      tls.version, tls.cipher)
+		tls_up ? ts_xasprintf("\r\n\t(using %s with cipher %s%s)",
+				      tls.version, tls.cipher,
+				      s->requiretls ? "; requiretls" : "")
 		       : ts_xstrdup("");
-	char *for_text = s->rcpt_count == 1 ? ts_xasprintf("\r\n\tfor %s",
-							   s->rcpts[0].path)
-					    : ts_xstrdup("");
-	size_t hlen = 0;
-	for (size_t i = 0; i < s->header_count; i++)
-		hlen += strlen(s->headers[i]) + 2;
+	const struct ts_txn *txn = s->txn;
+	char *for_text =
+		ts_txn_rcpt_count(txn) == 1
+			? ts_xasprintf("\r\n\tfor <%s>",
+				       ts_txn_rcpt(txn, 0)->address)
+			: ts_xstrdup("");
+	/*
+	 * Inbound mail gets one Authentication-Results from the results
+	 * the checks attached (RFC 8601); submitted mail was
+	 * authenticated by the client's login, not by checks.
+	 */
+	char *ar = s->mode == SMTP_MODE_SMTP
+			   ? ts_txn_auth_results_header(txn, set->hostname)
+			   : NULL;
+	size_t hlen = ar != NULL ? strlen(ar) + 2 : 0;
+	for (size_t i = 0; i < ts_txn_header_count(txn); i++)
+		hlen += strlen(ts_txn_header(txn, i)) + 2;
 	char *hdrs = ts_xmalloc(hlen + 1);
-	hdrs[0] = '\0';
-	for (size_t i = 0, off = 0; i < s->header_count; i++) {
-		size_t n = strlen(s->headers[i]);
-		memcpy(hdrs + off, s->headers[i], n);
-		memcpy(hdrs + off + n, "\r\n", 3);
+	size_t off = 0;
+	for (size_t i = 0; i <= ts_txn_header_count(txn); i++) {
+		const char *h = i < ts_txn_header_count(txn)
+					? ts_txn_header(txn, i)
+					: ar;
+		if (h == NULL)
+			continue;
+		size_t n = strlen(h);
+		memcpy(hdrs + off, h, n);
+		memcpy(hdrs + off + n, "\r\n", 2);
 		off += n + 2;
 	}
+	hdrs[off] = '\0';
 	char *prefix = ts_xasprintf("Return-Path: %s\r\n"
 				    "%s"
 				    "Received: from %s ([%s])\r\n"
@@ -95,6 +114,7 @@ smtp_prefix(struct smtp_session *s, const char *id)
 				    s->from_text, hdrs, s->helo,
 				    ts_conn_remote_ip(s->conn), set->hostname,
 				    with, id, tls_text, for_text, date);
+	free(ar);
 	free(hdrs);
 	free(tls_text);
 	free(for_text);
@@ -107,6 +127,7 @@ smtp_delivered_done(const struct ts_hook_result *res, void *arg)
 	(void)res;
 	struct smtp_session *s = arg;
 	s->side_run = NULL;
+	ts_txn_free(&s->side_txn);
 }
 
 static void
@@ -136,15 +157,26 @@ smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
 	uint64_t delay = d->delay_ms;
 	char *id = ts_xstrdup(d->id);
 	smtp_delivery_free(d);
+	/*
+	 * The delivered hooks report on this transaction while the
+	 * session goes on with the next one: they get it to themselves.
+	 */
+	struct ts_txn *txn = s->txn;
+	s->txn = NULL;
 	smtp_transaction_reset(s);
 	if (status == 0) {
 		ts_hook_run_cancel(&s->side_run);
-		struct ts_hook_args args = { .conn = s->conn, .arg = id };
-		struct ts_hook_run *run =
-			ts_hook_run(s->ctx, TS_HOOK_DELIVERED, &args,
-				    smtp_delivered_done, s);
-		s->side_run = run;
+		ts_txn_free(&s->side_txn);
+		s->side_txn = txn;
+		txn = NULL;
+		struct ts_hook_args args = { .conn = s->conn,
+					     .subject = s->side_txn,
+					     .arg = id };
+		/* NULL when the hooks already finished, as done() knows. */
+		s->side_run = ts_hook_run(s->ctx, TS_HOOK_DELIVERED, &args,
+					  smtp_delivered_done, s);
 	}
+	ts_txn_free(&txn);
 	free(id);
 	smtp_finish(s, delay, reply, false);
 }
@@ -153,24 +185,26 @@ smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
 static void
 smtp_deliver_store(struct smtp_session *s, uint64_t delay_ms)
 {
-	struct ts_delivery_target *t = ts_xcalloc(s->rcpt_count, sizeof(*t));
+	size_t count = ts_txn_rcpt_count(s->txn);
+	struct ts_delivery_target *t = ts_xcalloc(count, sizeof(*t));
 	size_t n = 0;
-	for (size_t i = 0; i < s->rcpt_count; i++) {
+	for (size_t i = 0; i < count; i++) {
+		const struct ts_txn_rcpt *r = ts_txn_rcpt(s->txn, i);
 		bool dup = false;
 		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(t[j].account, s->rcpts[i].account) == 0 &&
-			      strcmp(t[j].mailbox, s->rcpts[i].mailbox) == 0;
+			dup = strcmp(t[j].account, r->account) == 0 &&
+			      strcmp(t[j].mailbox, r->mailbox) == 0;
 		if (dup)
 			continue;
-		t[n].account = s->rcpts[i].account;
-		t[n].mailbox = s->rcpts[i].mailbox;
+		t[n].account = r->account;
+		t[n].mailbox = r->mailbox;
 		n++;
 	}
 	struct smtp_delivery *d = ts_xcalloc(1, sizeof(*d));
 	d->s = s;
 	d->spool = s->spool;
 	s->spool = NULL;
-	d->id = smtp_queue_id(s);
+	d->id = ts_xstrdup(ts_txn_id(s->txn));
 	d->delay_ms = delay_ms;
 	char *prefix = smtp_prefix(s, d->id);
 	s->delivery = d;
@@ -194,11 +228,8 @@ smtp_deliver_local_done(struct smtp_session *s,
 		smtp_finish(s, res->delay_ms, refusal, false);
 		return;
 	}
-	struct smtp_rcpt *r = &s->rcpts[s->deliver_index];
-	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL) {
-		free(r->mailbox);
-		r->mailbox = ts_xstrdup(res->mailbox);
-	}
+	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
+		ts_txn_set_rcpt_mailbox(s->txn, s->deliver_index, res->mailbox);
 	smtp_keep_headers(s, res);
 	s->deliver_delay += res->delay_ms;
 	s->deliver_index++;
@@ -208,10 +239,12 @@ smtp_deliver_local_done(struct smtp_session *s,
 static void
 smtp_deliver_next_local(struct smtp_session *s)
 {
-	if (s->deliver_index < s->rcpt_count) {
-		smtp_run_hook(s, TS_HOOK_DELIVER_LOCAL,
-			      s->rcpts[s->deliver_index].path,
+	if (s->deliver_index < ts_txn_rcpt_count(s->txn)) {
+		char *path = ts_xasprintf(
+			"<%s>", ts_txn_rcpt(s->txn, s->deliver_index)->address);
+		smtp_run_hook(s, TS_HOOK_DELIVER_LOCAL, path,
 			      smtp_deliver_local_done);
+		free(path);
 		return;
 	}
 	smtp_deliver_store(s, s->deliver_delay);
@@ -229,10 +262,8 @@ smtp_deliver_data_done(struct smtp_session *s, const struct ts_hook_result *res)
 		return;
 	}
 	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
-		for (size_t i = 0; i < s->rcpt_count; i++) {
-			free(s->rcpts[i].mailbox);
-			s->rcpts[i].mailbox = ts_xstrdup(res->mailbox);
-		}
+		for (size_t i = 0; i < ts_txn_rcpt_count(s->txn); i++)
+			ts_txn_set_rcpt_mailbox(s->txn, i, res->mailbox);
 	smtp_keep_headers(s, res);
 	s->deliver_delay += res->delay_ms;
 	s->deliver_index = 0;
@@ -365,9 +396,8 @@ smtp_from_allowed(struct smtp_session *s)
 static void
 smtp_add_header(struct smtp_session *s, char *line)
 {
-	s->headers = ts_xrealloc(s->headers, (s->header_count + 1) *
-						     sizeof(*s->headers));
-	s->headers[s->header_count++] = line;
+	ts_txn_add_header(s->txn, line);
+	free(line);
 }
 
 /* A Message-ID: field with 128 random bits and our hostname. */
@@ -452,6 +482,7 @@ void
 smtp_deliver_start(struct smtp_session *s)
 {
 	s->deliver_delay = 0;
+	ts_txn_set_message(s->txn, smtp_spool_path(s->spool), s->data_bytes);
 	if (s->hdr_track) {
 		smtp_submit(s);
 		return;

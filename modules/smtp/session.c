@@ -38,8 +38,8 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	free(text);
 }
 
-/* Queue id of the current transaction, for logs and Received. */
-char *
+/* Id of a new transaction, for logs and Received. */
+static char *
 smtp_queue_id(const struct smtp_session *s)
 {
 	return ts_xasprintf("%" PRIx64 "x%" PRIx64, ts_conn_id(s->conn),
@@ -117,6 +117,9 @@ smtp_run_hook(struct smtp_session *s, enum ts_hook_point point, const char *arg,
 			 const struct ts_hook_result *res))
 {
 	struct ts_hook_args args = { .conn = s->conn, .arg = arg };
+	/* Points after MAIL see the transaction (ts_hook_call_txn). */
+	if (point != TS_HOOK_SMTP_HELO && point != TS_HOOK_AUTH)
+		args.subject = s->txn;
 	s->state = SMTP_S_BUSY;
 	ts_conn_pause(s->conn);
 	s->hook_cb = cb;
@@ -168,13 +171,17 @@ smtp_refusal(const struct ts_hook_result *res)
 void
 smtp_keep_headers(struct smtp_session *s, const struct ts_hook_result *res)
 {
-	if (res->header_count == 0)
-		return;
-	s->headers =
-		ts_xrealloc(s->headers, (s->header_count + res->header_count) *
-						sizeof(*s->headers));
-	for (size_t i = 0; i < res->header_count; i++)
-		s->headers[s->header_count++] = ts_xstrdup(res->headers[i]);
+	for (size_t i = 0; i < res->header_count && s->txn != NULL; i++)
+		ts_txn_add_header(s->txn, res->headers[i]);
+}
+
+/* Recipients accepted so far (not the one whose hooks are running). */
+size_t
+smtp_rcpt_count(const struct smtp_session *s)
+{
+	if (s->txn == NULL)
+		return 0;
+	return ts_txn_rcpt_count(s->txn) - (s->rcpt_pending ? 1 : 0);
 }
 
 /* --- transaction --------------------------------------------------------- */
@@ -182,30 +189,16 @@ smtp_keep_headers(struct smtp_session *s, const struct ts_hook_result *res)
 void
 smtp_transaction_reset(struct smtp_session *s)
 {
-	s->in_mail = false;
+	ts_txn_free(&s->txn);
 	smtp_path_clear(&s->from);
 	free(s->from_text);
 	s->from_text = NULL;
 	s->body = SMTP_BODY_UNSET;
 	s->smtputf8 = false;
+	s->requiretls = false;
 	free(s->mail_mailbox);
 	s->mail_mailbox = NULL;
-	if (s->rcpt_pending)
-		s->rcpt_count++;
 	s->rcpt_pending = false;
-	for (size_t i = 0; i < s->rcpt_count; i++) {
-		free(s->rcpts[i].path);
-		free(s->rcpts[i].account);
-		free(s->rcpts[i].mailbox);
-	}
-	free(s->rcpts);
-	s->rcpts = NULL;
-	s->rcpt_count = 0;
-	for (size_t i = 0; i < s->header_count; i++)
-		free(s->headers[i]);
-	free(s->headers);
-	s->headers = NULL;
-	s->header_count = 0;
 	smtp_spool_discard(&s->spool);
 	s->data_bytes = 0;
 	s->data_flags = 0;
@@ -233,6 +226,7 @@ smtp_session_free(void *data)
 {
 	struct smtp_session *s = data;
 	smtp_session_reset(s);
+	ts_txn_free(&s->side_txn);
 	ts_timer_free(&s->timer);
 	free(s->delayed_reply);
 	free(s);
@@ -255,12 +249,23 @@ smtp_error(struct smtp_session *s)
 
 /* --- commands ------------------------------------------------------------ */
 
+static bool
+smtp_tls_active(const struct smtp_session *s)
+{
+	struct ts_tls_info tls;
+	return ts_conn_tls_info(s->conn, &tls) == 0;
+}
+
 static unsigned
 smtp_extensions(const struct smtp_session *s)
 {
-	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8;
+	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |
+		       SMTP_EXT_BINARYMIME | SMTP_EXT_DSN;
 	if (smtp_auth_offered(s))
 		ext |= SMTP_EXT_AUTH;
+	/* RFC 8689 2: REQUIRETLS is offered only on a TLS session. */
+	if (smtp_tls_active(s))
+		ext |= SMTP_EXT_REQUIRETLS;
 	return ext;
 }
 
@@ -292,8 +297,15 @@ smtp_helo_done(struct smtp_session *s, const struct ts_hook_result *res)
 			       "250-8BITMIME\r\n"
 			       "250-SMTPUTF8\r\n"
 			       "250-ENHANCEDSTATUSCODES\r\n"
-			       "250-CHUNKING",
+			       "250-CHUNKING\r\n"
+			       "250-BINARYMIME\r\n"
+			       "250-DSN",
 			       set->hostname, s->helo, set->max_size);
+	if (smtp_tls_active(s)) {
+		char *t = ts_xasprintf("%s\r\n250-REQUIRETLS", r);
+		free(r);
+		r = t;
+	}
 	if (ts_conn_tls_offered(s->conn)) {
 		char *t = ts_xasprintf("%s\r\n250-STARTTLS", r);
 		free(r);
@@ -332,8 +344,54 @@ smtp_mail_done(struct smtp_session *s, const struct ts_hook_result *res)
 	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
 		s->mail_mailbox = ts_xstrdup(res->mailbox);
 	smtp_keep_headers(s, res);
-	s->serial++;
 	smtp_finish(s, res->delay_ms, ts_xstrdup("250 2.1.0 OK"), false);
+}
+
+/* "<a@b>" without its brackets, as the transaction keeps paths. */
+static char *
+smtp_path_bare(const struct smtp_path *p)
+{
+	char *text = smtp_path_format(p);
+	size_t n = strlen(text);
+	char *bare = ts_xstrndup(text + 1, n >= 2 ? n - 2 : 0);
+	free(text);
+	return bare;
+}
+
+/* A new transaction for the MAIL command just accepted for checking. */
+static void
+smtp_txn_begin(struct smtp_session *s, const struct smtp_mail_params *mp)
+{
+	s->serial++;
+	char *id = smtp_queue_id(s);
+	s->txn = ts_txn_new(s->conn, id);
+	free(id);
+	ts_txn_set_helo(s->txn, s->helo);
+	ts_txn_set_account(s->txn, s->account);
+	char *address = smtp_path_bare(&s->from);
+	static const enum ts_txn_body bodies[] = {
+		[SMTP_BODY_UNSET] = TS_BODY_UNSET,
+		[SMTP_BODY_7BIT] = TS_BODY_7BIT,
+		[SMTP_BODY_8BITMIME] = TS_BODY_8BITMIME,
+		[SMTP_BODY_BINARYMIME] = TS_BODY_BINARYMIME,
+	};
+	static const enum ts_dsn_ret rets[] = {
+		[SMTP_RET_UNSET] = TS_DSN_RET_UNSET,
+		[SMTP_RET_FULL] = TS_DSN_RET_FULL,
+		[SMTP_RET_HDRS] = TS_DSN_RET_HDRS,
+	};
+	struct ts_txn_mail mail = {
+		.address = address,
+		.localpart = s->from.localpart_unquoted,
+		.domain = s->from.domain,
+		.smtputf8 = mp->smtputf8,
+		.requiretls = mp->requiretls,
+		.body = bodies[mp->body],
+		.ret = rets[mp->ret],
+		.envid = mp->envid,
+	};
+	ts_txn_set_mail(s->txn, &mail);
+	free(address);
 }
 
 static void
@@ -349,7 +407,7 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_error(s);
 		return;
 	}
-	if (s->in_mail) {
+	if (s->txn != NULL) {
 		smtp_reply(s, "503 5.5.1 nested MAIL command");
 		smtp_error(s);
 		return;
@@ -373,34 +431,30 @@ smtp_cmd_mail(struct smtp_session *s, struct smtp_command *cmd)
 			return;
 		}
 	}
-	s->in_mail = true;
 	s->from = cmd->path;
 	memset(&cmd->path, 0, sizeof(cmd->path));
 	s->from_text = smtp_path_format(&s->from);
 	s->body = cmd->mail.body;
 	s->smtputf8 = cmd->mail.smtputf8;
+	s->requiretls = cmd->mail.requiretls;
+	smtp_txn_begin(s, &cmd->mail);
 	smtp_run_hook(s, TS_HOOK_SMTP_MAIL, s->from_text, smtp_mail_done);
 }
 
 static void
 smtp_rcpt_done(struct smtp_session *s, const struct ts_hook_result *res)
 {
-	struct smtp_rcpt *r = &s->rcpts[s->rcpt_count];
 	char *refusal = smtp_refusal(res);
 	s->rcpt_pending = false;
 	if (refusal != NULL) {
-		free(r->path);
-		free(r->account);
-		free(r->mailbox);
+		ts_txn_drop_last_rcpt(s->txn);
 		smtp_finish(s, res->delay_ms, refusal, false);
 		return;
 	}
-	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL) {
-		free(r->mailbox);
-		r->mailbox = ts_xstrdup(res->mailbox);
-	}
+	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
+		ts_txn_set_rcpt_mailbox(s->txn, ts_txn_rcpt_count(s->txn) - 1,
+					res->mailbox);
 	smtp_keep_headers(s, res);
-	s->rcpt_count++;
 	smtp_finish(s, res->delay_ms, ts_xstrdup("250 2.1.5 OK"), false);
 }
 
@@ -437,33 +491,46 @@ smtp_account_known(const struct ts_ctx *ctx, const char *name)
 	return false;
 }
 
-/* Take recipient p for the account (and mailbox) of m; run the hook. */
+/*
+ * Take recipient p (with its DSN parameters) for the account and
+ * mailbox of m; run the hook, which sees it as the transaction's last.
+ */
 static void
-smtp_rcpt_add(struct smtp_session *s, const struct smtp_path *p,
+smtp_rcpt_add(struct smtp_session *s, const struct smtp_command *cmd,
 	      const struct ts_address_match *m)
 {
-	s->rcpts =
-		ts_xrealloc(s->rcpts, (s->rcpt_count + 1) * sizeof(*s->rcpts));
-	struct smtp_rcpt *r = &s->rcpts[s->rcpt_count];
-	r->path = smtp_path_format(p);
-	r->account = ts_xstrdup(m->account);
-	r->mailbox = ts_xstrdup(s->mail_mailbox != NULL ? s->mail_mailbox
-				: m->mailbox != NULL	? m->mailbox
-							: "Inbox");
+	const struct smtp_path *p = &cmd->path;
+	char *address = smtp_path_bare(p);
+	struct ts_txn_rcpt r = {
+		.address = address,
+		.localpart = p->localpart_unquoted,
+		.domain = p->domain,
+		.notify = cmd->rcpt.notify,
+		.orcpt_type = cmd->rcpt.orcpt_type,
+		.orcpt = cmd->rcpt.orcpt,
+		.account = m->account,
+		.mailbox = s->mail_mailbox != NULL ? s->mail_mailbox
+			   : m->mailbox != NULL	   ? m->mailbox
+						   : "Inbox",
+	};
+	ts_txn_add_rcpt(s->txn, &r);
+	free(address);
 	s->rcpt_pending = true;
-	smtp_run_hook(s, TS_HOOK_SMTP_RCPT, r->path, smtp_rcpt_done);
+	char *path = smtp_path_format(p);
+	smtp_run_hook(s, TS_HOOK_SMTP_RCPT, path, smtp_rcpt_done);
+	free(path);
 }
 
 static void
 smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 {
 	struct smtp_settings *set = smtp_settings(s->ctx);
-	if (!s->in_mail) {
+	if (s->txn == NULL) {
 		smtp_reply(s, "503 5.5.1 need MAIL before RCPT");
 		smtp_error(s);
 		return;
 	}
-	if (s->rcpt_count >= set->max_recipients) {
+	if (smtp_rcpt_count(s) >= set->max_recipients) {
 		smtp_reply(s, "452 4.5.3 too many recipients");
 		return;
 	}
@@ -483,7 +550,7 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 				   set->accept_all);
 			return;
 		}
-		smtp_rcpt_add(s, p, &m);
+		smtp_rcpt_add(s, cmd, &m);
 		return;
 	}
 	char *addr;
@@ -510,19 +577,24 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		smtp_reply(s, "550 5.1.1 no such user here");
 		return;
 	}
-	smtp_rcpt_add(s, p, &m);
+	smtp_rcpt_add(s, cmd, &m);
 }
 
 static void
 smtp_cmd_data(struct smtp_session *s, struct smtp_command *cmd)
 {
 	(void)cmd;
-	if (!s->in_mail) {
+	if (s->txn == NULL) {
 		smtp_reply(s, "503 5.5.1 need MAIL command");
 		smtp_error(s);
 		return;
 	}
-	if (s->rcpt_count == 0) {
+	if (s->body == SMTP_BODY_BINARYMIME) {
+		/* RFC 3030 3: binary content cannot be dot-stuffed. */
+		smtp_reply(s, "503 5.5.1 BODY=BINARYMIME requires BDAT");
+		return;
+	}
+	if (smtp_rcpt_count(s) == 0) {
 		smtp_reply(s, "554 5.5.1 no valid recipients");
 		return;
 	}
@@ -559,7 +631,13 @@ smtp_command(struct smtp_session *s, const char *line, size_t len, bool nul)
 {
 	struct smtp_settings *set = smtp_settings(s->ctx);
 	struct smtp_parse_opts opts = {
-		.flags = (s->account != NULL ? SMTP_LENIENT : 0) |
+		/*
+		 * Submission clients (EHLO comes before AUTH there) get the
+		 * common deviations forgiven; port 25 and pedantic mode not.
+		 */
+		.flags = (s->mode != SMTP_MODE_SMTP && !set->pedantic
+				  ? SMTP_LENIENT
+				  : 0) |
 			 (s->smtputf8 ? SMTP_UTF8 : 0),
 		.extensions = smtp_extensions(s),
 		.max_size = set->max_size,
@@ -788,6 +866,7 @@ smtp_close(struct ts_conn *conn)
 		return;
 	ts_hook_run_cancel(&s->run);
 	ts_hook_run_cancel(&s->side_run);
+	ts_txn_free(&s->side_txn);
 	if (s->timer != NULL)
 		ts_timer_stop(s->timer);
 	smtp_auth_reset(s);

@@ -60,6 +60,11 @@ static const struct ts_cfg_key smtp_keys[] = {
 	  .default_value = "no",
 	  .doc = "recipients temperror… get 451, permerror… 550, timeout… "
 		 "an answer after 30 s (development servers)" },
+	{ .name = "pedantic",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
+	  .doc = "parse submission as strictly as port 25 (no space after "
+		 "MAIL FROM:, no unbracketed paths or odd EHLO names)" },
 	{ .name = NULL },
 };
 
@@ -108,6 +113,7 @@ smtp_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 	if (all != NULL && all[0] != '\0')
 		set->accept_all = ts_xstrdup(all);
 	set->test_localparts = ts_cfg_bool(s, "test_localparts");
+	set->pedantic = ts_cfg_bool(s, "pedantic");
 	return set;
 }
 

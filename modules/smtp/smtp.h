@@ -32,13 +32,7 @@ struct smtp_settings {
 	bool accept_8bit; /* 8-bit data without BODY=8BITMIME */
 	char *accept_all; /* every recipient goes to this account, or NULL */
 	bool test_localparts; /* temperror…, permerror…, timeout… */
-};
-
-/* One accepted recipient of the current transaction. */
-struct smtp_rcpt {
-	char *path; /* as written back: <local@domain> */
-	char *account; /* the account receiving it */
-	char *mailbox; /* destination mailbox */
+	bool pedantic; /* no lenience for authenticated submission */
 };
 
 enum smtp_state {
@@ -72,18 +66,19 @@ struct smtp_session {
 	unsigned errors; /* bad commands so far */
 	uint64_t serial; /* transactions started, for ids */
 
-	/* the transaction: MAIL seen when `from` is set */
-	bool in_mail;
+	/*
+	 * The transaction, from MAIL on (NULL before): its envelope,
+	 * recipients, added headers and the checks' results live in the
+	 * kernel's ts_txn, which hooks read.
+	 */
+	struct ts_txn *txn;
 	struct smtp_path from;
 	char *from_text; /* formatted reverse path */
 	enum smtp_body body;
 	bool smtputf8;
+	bool requiretls;
 	char *mail_mailbox; /* a MAIL/DATA hook's mailbox verdict */
-	struct smtp_rcpt *rcpts;
-	size_t rcpt_count;
-	bool rcpt_pending; /* rcpts[rcpt_count] is being checked */
-	char **headers; /* "Name: value" added by hooks */
-	size_t header_count;
+	bool rcpt_pending; /* the txn's last recipient is being checked */
 
 	/* the message being read */
 	struct smtp_spool *spool;
@@ -117,6 +112,7 @@ struct smtp_session {
 	void (*hook_cb)(struct smtp_session *s,
 			const struct ts_hook_result *res);
 	struct ts_hook_run *side_run; /* the `delivered` hook */
+	struct ts_txn *side_txn; /* the transaction side_run reports on */
 	struct ts_timer *timer;
 	char *delayed_reply;
 	bool delayed_close;
@@ -146,8 +142,8 @@ void smtp_run_hook(struct smtp_session *s, enum ts_hook_point point,
 char *smtp_refusal(const struct ts_hook_result *res);
 void smtp_keep_headers(struct smtp_session *s,
 		       const struct ts_hook_result *res);
+size_t smtp_rcpt_count(const struct smtp_session *s);
 void smtp_transaction_reset(struct smtp_session *s);
-char *smtp_queue_id(const struct smtp_session *s);
 extern const struct ts_protocol smtp_protocol_smtp;
 extern const struct ts_protocol smtp_protocol_submission;
 extern const struct ts_protocol smtp_protocol_submissions;

@@ -32,11 +32,15 @@ enum ts_hook_point {
 	TS_HOOK_CONN_OPEN, /* before the greeting; subject NULL */
 	TS_HOOK_SMTP_HELO, /* arg: the EHLO/HELO name */
 	TS_HOOK_AUTH, /* arg: the SASL mechanism; attempt and result */
+	/*
+	 * From here to submit_message the subject is the transaction
+	 * (struct ts_txn, see tessera/txn.h and ts_hook_call_txn).
+	 */
 	TS_HOOK_SMTP_MAIL, /* arg: the reverse path */
-	TS_HOOK_SMTP_RCPT, /* arg: the forward path */
-	TS_HOOK_SMTP_DATA, /* subject: the message, header parsed */
-	TS_HOOK_DELIVER_LOCAL, /* per recipient: choose the mailbox */
-	TS_HOOK_DELIVERED, /* after the message is safely stored */
+	TS_HOOK_SMTP_RCPT, /* arg: the forward path (the txn's last rcpt) */
+	TS_HOOK_SMTP_DATA, /* arg: the spool file; the message is complete */
+	TS_HOOK_DELIVER_LOCAL, /* per recipient (arg): choose the mailbox */
+	TS_HOOK_DELIVERED, /* arg: the queue id; the message is stored */
 	TS_HOOK_SUBMIT_MESSAGE, /* submission: Date, Message-ID, signing */
 	TS_HOOK_QUEUE_ROUTE, /* outbound: choose the transport */
 	TS_HOOK_OUTBOUND_TLS_POLICY, /* outbound: DANE, MTA-STS, REQUIRETLS */

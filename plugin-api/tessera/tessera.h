@@ -21,5 +21,6 @@
 #include <tessera/store.h>
 #include <tessera/sasl.h>
 #include <tessera/cli.h>
+#include <tessera/txn.h>
 
 #endif

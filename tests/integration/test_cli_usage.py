@@ -6,7 +6,7 @@ class CliUsage(h.TempDirTest):
     def test_version_names_abi(self):
         r = h.run_cli(["version"])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"^tessera \d+\.\d+\.\d+ \(plugin ABI 1\.0")
+        self.assertRegex(r.stdout, r"^tessera \d+\.\d+\.\d+ \(plugin ABI 1\.1")
 
     def test_help_lists_builtin_commands(self):
         r = h.run_cli(["help"])

@@ -81,13 +81,13 @@ class ModuleLoading(h.TempDirTest):
 
     def test_refuses_other_abi_major(self):
         self.assert_refused("[module abi_major]\nenabled = yes\n",
-                            "module abi_major (", "built for ABI 2.0, "
-                            "kernel provides 1.0")
+                            "module abi_major (", "built for ABI 2.1, "
+                            "kernel provides 1.1")
 
     def test_refuses_newer_abi_minor(self):
         self.assert_refused("[module abi_minor]\nenabled = yes\n",
-                            "module abi_minor (", "built for ABI 1.1, "
-                            "kernel provides 1.0")
+                            "module abi_minor (", "built for ABI 1.2, "
+                            "kernel provides 1.1")
 
     def test_refuses_other_build_signature(self):
         self.assert_refused("[module bad_sig]\nenabled = yes\n",

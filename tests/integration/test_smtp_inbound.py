@@ -136,13 +136,16 @@ class SmtpInbound(SmtpBase):
         self.assertEqual(rest, BODY)
         lines = prefix.split("\r\n")
         self.assertEqual(lines[0], "Return-Path: <sender@remote.test>")
+        # No check attached a result: RFC 8601's "none".
         self.assertEqual(lines[1],
+                         "Authentication-Results: mx.example.org; none")
+        self.assertEqual(lines[2],
                          "Received: from client.remote.test ([127.0.0.1])")
-        self.assertRegex(lines[2], r"^\tby mx\.example\.org \(tessera\) "
+        self.assertRegex(lines[3], r"^\tby mx\.example\.org \(tessera\) "
                          r"with ESMTP id [0-9a-f]+x[0-9a-f]+$")
-        self.assertEqual(lines[3], "\tfor <alice@example.org>;")
-        self.assertRegex(lines[4], r"^\t\w{3}, \d\d \w{3} \d{4} ")
-        self.assertEqual(lines[5], "")
+        self.assertEqual(lines[4], "\tfor <alice@example.org>;")
+        self.assertRegex(lines[5], r"^\t\w{3}, \d\d \w{3} \d{4} ")
+        self.assertEqual(lines[6], "")
 
     def test_postmaster_and_multiple_recipients(self):
         self.start()
@@ -527,7 +530,9 @@ class SmtpHooks(SmtpBase):
         self.assertEqual(len(junk), 1)
         prefix, rest = self.split_prefix(junk[0])
         self.assertEqual(rest, BODY)
-        self.assertIn("\r\nX-Spam: yes\r\nReceived: ", prefix)
+        self.assertIn("\r\nX-Spam: yes\r\n"
+                      "Authentication-Results: mx.example.org; none\r\n"
+                      "Received: ", prefix)
 
     def test_data_reject(self):
         self.start_hook("reject_data")
@@ -550,7 +555,9 @@ class SmtpHooks(SmtpBase):
         self.assertEqual(len(msgs), 1)
         prefix, rest = self.split_prefix(msgs[0])
         self.assertEqual(rest, BODY)
-        self.assertIn("\r\nX-Checked: rcpt\r\nReceived: ", prefix)
+        self.assertIn("\r\nX-Checked: rcpt\r\n"
+                      "Authentication-Results: mx.example.org; none\r\n"
+                      "Received: ", prefix)
 
 
 if __name__ == "__main__":

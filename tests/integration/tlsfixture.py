@@ -38,8 +38,10 @@ class TestCA:
                            'expiration_days = 30\n', cwd=directory)
         self.serial = 1
 
-    def issue(self, *names, tag=None):
-        """Key and certificate for DNS names; returns (cert, key) paths."""
+    def issue(self, *names, tag=None, ips=()):
+        """Key and certificate for DNS names (and IP addresses, for
+        clients that check the address they connected to); returns
+        (cert, key) paths."""
         base = (tag or names[0]).replace("*", "star")
         key = os.path.join(self.dir, base + ".key")
         cert = os.path.join(self.dir, base + ".pem")
@@ -47,6 +49,7 @@ class TestCA:
         _certtool(["--generate-privkey", "--key-type=ecdsa",
                    "--outfile", key], cwd=self.dir)
         dns = "".join(f'dns_name = "{n}"\n' for n in names)
+        dns += "".join(f'ip_address = "{ip}"\n' for ip in ips)
         _certtool(["--generate-certificate", "--load-privkey", key,
                    "--load-ca-certificate", self.cert,
                    "--load-ca-privkey", self.key, "--outfile", cert],

@@ -11,6 +11,12 @@
  *                                 delay=… headers=… text=…
  *   QUIT               ->  221 bye
  *
+ * At the transaction points a section can also attach an authentication
+ * result (`auth_result = spf pass smtp.mailfrom=example.org`) and log
+ * what the transaction holds (`report_txn = yes`: envelope, DSN
+ * parameters, REQUIRETLS, added headers and results so far), so tests
+ * see what a check module would see.
+ *
  * It uses only the public plugin API.  Not installed; built for tests.
  */
 #include <inttypes.h>
@@ -51,6 +57,8 @@ struct hooktest_hook {
 	char *text;
 	char *header_name; /* NULL: add no header */
 	char *header_value;
+	char *auth_result; /* "method result [name=value…]", or NULL */
+	bool report_txn;
 };
 
 /* The module's data (ts_ctx_data). */
@@ -121,6 +129,15 @@ static const struct ts_cfg_key hooktest_keys[] = {
 	  .type = TS_CFG_STRING,
 	  .default_value = NULL,
 	  .doc = "\"Name: value\" header the hook adds (default: none)" },
+	{ .name = "auth_result",
+	  .type = TS_CFG_STRING,
+	  .default_value = NULL,
+	  .doc = "\"method result [reason=x] [comment=x] [ptype.prop=value…]\" "
+		 "attached to the transaction (default: none)" },
+	{ .name = "report_txn",
+	  .type = TS_CFG_BOOL,
+	  .default_value = "no",
+	  .doc = "log the transaction the hook sees" },
 	{ .name = NULL },
 };
 
@@ -230,6 +247,87 @@ hooktest_suspend(struct ts_hook_call *call, struct ts_ctx *ctx,
 	return TS_HOOK_PENDING;
 }
 
+/*
+ * Attach `spec` ("method result [reason=x] [comment=x] [p.q=v…]", words
+ * separated by single spaces) to txn; logs when the kernel refuses it.
+ */
+static void
+hooktest_attach_result(struct ts_ctx *ctx, struct ts_txn *txn,
+		       const char *spec)
+{
+	char *copy = ts_xstrdup(spec);
+	char *words[2 + TS_AUTH_PROP_MAX + 2];
+	size_t n = 0;
+	for (char *save = NULL, *w = strtok_r(copy, " ", &save);
+	     w != NULL && n < sizeof(words) / sizeof(words[0]);
+	     w = strtok_r(NULL, " ", &save))
+		words[n++] = w;
+	struct ts_auth_result r = { .method = n > 0 ? words[0] : "",
+				    .result = n > 1 ? words[1] : "" };
+	for (size_t i = 2; i < n; i++) {
+		char *eq = strchr(words[i], '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		if (strcmp(words[i], "reason") == 0)
+			r.reason = eq + 1;
+		else if (strcmp(words[i], "comment") == 0)
+			r.comment = eq + 1;
+		else if (r.prop_count < TS_AUTH_PROP_MAX)
+			r.props[r.prop_count++] = (struct ts_auth_prop){
+				.name = words[i], .value = eq + 1
+			};
+	}
+	int rc = ts_txn_add_auth_result(txn, &r);
+	if (rc != 0)
+		ts_log(ctx, TS_LOG_WARN, "hooktest auth_result refused: %s",
+		       ts_strerror(rc));
+	free(copy);
+}
+
+/* One log line with what the transaction holds. */
+static void
+hooktest_report_txn(struct ts_ctx *ctx, enum ts_hook_point point,
+		    const struct ts_txn *txn)
+{
+	const struct ts_txn_mail *m = ts_txn_mail(txn);
+	char *rcpts = ts_xstrdup("");
+	for (size_t i = 0; i < ts_txn_rcpt_count(txn); i++) {
+		const struct ts_txn_rcpt *r = ts_txn_rcpt(txn, i);
+		char *t = ts_xasprintf("%s%s<%s>/notify=%u/orcpt=%s;%s/"
+				       "mailbox=%s",
+				       rcpts, i > 0 ? "," : "", r->address,
+				       r->notify,
+				       r->orcpt_type ? r->orcpt_type : "-",
+				       r->orcpt ? r->orcpt : "-",
+				       r->mailbox ? r->mailbox : "-");
+		free(rcpts);
+		rcpts = t;
+	}
+	char *results = ts_xstrdup("");
+	for (size_t i = 0; i < ts_txn_auth_result_count(txn); i++) {
+		const struct ts_auth_result *r = ts_txn_auth_result(txn, i);
+		char *t = ts_xasprintf("%s%s%s=%s", results, i > 0 ? "," : "",
+				       r->method, r->result);
+		free(results);
+		results = t;
+	}
+	ts_log(ctx, TS_LOG_INFO,
+	       "hooktest txn point=%s id=%s helo=%s account=%s mail=<%s> "
+	       "smtputf8=%d requiretls=%d body=%d ret=%d envid=%s "
+	       "rcpts=%s headers=%zu results=%s message=%s",
+	       ts_hook_point_name(point), ts_txn_id(txn),
+	       ts_txn_helo(txn) ? ts_txn_helo(txn) : "-",
+	       ts_txn_account(txn) ? ts_txn_account(txn) : "-",
+	       m ? m->address : "?", m ? m->smtputf8 : 0,
+	       m ? m->requiretls : 0, m ? (int)m->body : 0,
+	       m ? (int)m->ret : 0, m && m->envid ? m->envid : "-", rcpts,
+	       ts_txn_header_count(txn), results,
+	       ts_txn_message_path(txn) ? "yes" : "no");
+	free(rcpts);
+	free(results);
+}
+
 /* What every hook does; i is its section's index. */
 static int
 hooktest_hook_run(struct ts_hook_call *call, size_t i)
@@ -244,6 +342,11 @@ hooktest_hook_run(struct ts_hook_call *call, size_t i)
 	       ts_hook_point_name(h->point), hooktest_action_names[h->action]);
 	if (h->header_name != NULL)
 		ts_hook_add_header(call, h->header_name, h->header_value);
+	struct ts_txn *txn = ts_hook_call_txn(call);
+	if (txn != NULL && h->auth_result != NULL)
+		hooktest_attach_result(ctx, txn, h->auth_result);
+	if (txn != NULL && h->report_txn)
+		hooktest_report_txn(ctx, h->point, txn);
 	switch (h->action) {
 	case HOOKTEST_PENDING:
 	case HOOKTEST_NEVER:
@@ -474,6 +577,7 @@ hooktest_free(struct hooktest *ht)
 		free(ht->hooks[i].text);
 		free(ht->hooks[i].header_name);
 		free(ht->hooks[i].header_value);
+		free(ht->hooks[i].auth_result);
 	}
 	free(ht);
 }
@@ -491,6 +595,9 @@ hooktest_read(struct ts_ctx *ctx, const struct ts_cfg_sect *s,
 	h->prio = (int)ts_cfg_int(s, "priority");
 	h->parallel = ts_cfg_bool(s, "parallel");
 	h->text = ts_xstrdup(ts_cfg_str(s, "text"));
+	const char *result = ts_cfg_str(s, "auth_result");
+	h->auth_result = result != NULL ? ts_xstrdup(result) : NULL;
+	h->report_txn = ts_cfg_bool(s, "report_txn");
 	if (ts_hook_point_parse(ts_cfg_str(s, "point"), &h->point) != 0) {
 		ts_log(ctx, TS_LOG_ERROR, "hooktest hook=%s: bad point",
 		       h->name);
