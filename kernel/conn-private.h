@@ -52,6 +52,8 @@ struct ts_conn {
 	uint64_t bytes_wanted; /* ts_conn_read_bytes still to deliver */
 	bool peer_eof;         /* the peer closed its side */
 	bool line_bare_lf;     /* the last line delivered ended in LF only */
+	/* until the first line: can the bytes so far start the protocol? */
+	bool (*first_line_possible)(const char *buf, size_t len);
 
 	/* TLS. */
 	enum ts__conn_tls_state tls_state;

@@ -603,6 +603,11 @@ ts_conn_deliver_line(struct ts_conn *conn)
 	char *lf =
 		conn->in_len > 0 ? memchr(conn->in, '\n', conn->in_len) : NULL;
 	if (lf == NULL) {
+		if (conn->first_line_possible != NULL && conn->in_len > 0 &&
+		    !conn->first_line_possible(conn->in, conn->in_len)) {
+			ts_conn_close(conn, "first bytes are not this protocol");
+			return false;
+		}
 		if (conn->in_len > conn->limits.max_line) {
 			/* Drop it without ever holding more than a line. */
 			conn->in_len = 0;
@@ -614,6 +619,8 @@ ts_conn_deliver_line(struct ts_conn *conn)
 		return false;
 	}
 	size_t n = (size_t)(lf - conn->in) + 1;
+	/* A whole line: from now on the protocol judges complete lines. */
+	conn->first_line_possible = NULL;
 	if (conn->discarding) {
 		conn->discarding = false;
 		ts_conn_consume(conn, n);
@@ -660,6 +667,13 @@ ts__conn_process(struct ts_conn *conn)
 	if (conn->peer_eof && !conn->closing && !conn->paused)
 		ts_conn_close(conn, "peer closed");
 	ts__conn_update_reading(conn);
+}
+
+void
+ts_conn_first_line_filter(struct ts_conn *conn,
+			  bool (*possible)(const char *buf, size_t len))
+{
+	conn->first_line_possible = possible;
 }
 
 void

@@ -737,6 +737,7 @@ smtp_open(struct ts_conn *conn, const struct ts_hook_result *res,
 		return;
 	}
 	smtp_reply(s, "220 %s ESMTP tessera", set->hostname);
+	ts_conn_first_line_filter(conn, smtp_command_prefix_possible);
 }
 
 static void

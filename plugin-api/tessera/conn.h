@@ -127,6 +127,18 @@ size_t ts_conn_output_pending(const struct ts_conn *conn);
 int ts_conn_read_bytes(struct ts_conn *conn, uint64_t count);
 
 /*
+ * Until the first complete line arrives, ask `possible` (NULL: stop
+ * asking) whether the bytes received so far (buf, len; not
+ * NUL-terminated) can still begin a valid first line; when it says false
+ * the connection is closed at once ("first bytes are not this
+ * protocol").  Lets a protocol drop a peer speaking something else — a
+ * TLS ClientHello on a plain port has no line end to wait for — without
+ * waiting for the idle timeout.  Call it from `open`.
+ */
+void ts_conn_first_line_filter(struct ts_conn *conn,
+			       bool (*possible)(const char *buf, size_t len));
+
+/*
  * Stop (or restart) delivering lines, e.g. while a hook is pending; input
  * stays buffered (up to the memory budget).  A peer that leaves while the
  * connection is paused is noticed at once: the connection closes and

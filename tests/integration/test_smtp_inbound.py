@@ -13,6 +13,7 @@ import signal
 import smtplib
 import socket
 import sqlite3
+import ssl
 import time
 
 import tsharness as h
@@ -226,6 +227,34 @@ class SmtpInbound(SmtpBase):
             c.sock.sendall(first.encode() + b"\r\nEHLO x\r\n")
             self.assertTrue(c.closed())
             self.assertEqual(c.buf, b"")
+
+    def test_first_bytes_without_line_end_close_at_once(self):
+        """A TLS ClientHello (or `GET /` not yet ended) on the plain port
+        closes the session without waiting for a line end; a slow but
+        valid client is not disturbed."""
+        self.start(extra="idle_timeout = 60s\n")
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=20) as raw:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with self.assertRaises((ssl.SSLError, OSError)):
+                ctx.wrap_socket(raw).do_handshake()
+        # The start of a ClientHello, with no LF in it by construction.
+        hello = b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + \
+            bytes(range(0x20, 0x40))
+        for first in (hello, b"GET / HTT"):
+            c = self.raw()
+            c.sock.sendall(first)
+            self.assertTrue(c.closed())
+        self.assertLess(time.monotonic() - t0, 15)
+        self.srv.wait_log("first bytes are not this protocol", count=2)
+        c = self.raw()
+        c.sock.sendall(b"EH")
+        time.sleep(0.2)
+        c.sock.sendall(b"LO client.remote.test\r\n")
+        self.assertTrue(c.readline().startswith("250-"))
 
     def test_later_invalid_commands_continue_up_to_limit(self):
         self.start()
