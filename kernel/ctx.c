@@ -38,6 +38,7 @@ ts__kernel_fini(struct ts_kernel *k)
 	/* Sessions are gone by now, and with them their lookups. */
 	ts__dns_free(k);
 	/* The loop has drained: no store job is running any more. */
+	ts__queue_free(k);
 	ts__stores_free(k);
 	ts__accounts_free(k);
 	ts__hooks_free(&k->hooks);

@@ -18,6 +18,7 @@ struct ts__module;
 struct ts__hooks;
 struct ts__listener;
 struct ts__control;
+struct ts__queue;
 struct ts__dns;
 struct ts__accounts;
 struct ts__stores;
@@ -188,6 +189,7 @@ struct ts_kernel {
 	struct ts__dns *dns; /* resolver state (dns.c); NULL until used */
 	struct ts__accounts *accounts; /* address lookup (store/accounts.c) */
 	struct ts__stores *stores;     /* open account stores (store/store.c) */
+	struct ts__queue *queue;       /* outbound queue (queue/); serve only */
 	unsigned pending_work; /* submitted, done callback not yet run */
 	uv_timer_t grace_timer;
 	bool grace_timer_live;
@@ -266,6 +268,18 @@ void ts__hooks_cancel_conn(struct ts__hooks *hooks, struct ts_conn *conn);
 /* Whether a result's method, result and property names are RFC 8601
  * keywords and no text holds a line break. */
 bool ts__auth_result_valid(const struct ts_auth_result *r);
+
+/* --- outbound queue (queue/queue.c) ------------------------------------ */
+
+extern const struct ts_cfg_key ts__queue_keys[];
+/* Open the queue index, load the schedule, start delivering. */
+int ts__queue_start(struct ts_kernel *k, char **error_r);
+/* Apply changed [queue] settings. */
+void ts__queue_reload(struct ts_kernel *k);
+/* Stop starting deliveries; cancel those under way (they stay queued). */
+void ts__queue_stop(struct ts_kernel *k);
+/* Free everything; after the loop has finished its work. */
+void ts__queue_free(struct ts_kernel *k);
 
 /* --- services and CLI (service.c, cli.c) ------------------------------ */
 

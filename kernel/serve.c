@@ -179,6 +179,7 @@ ts__serve_stop(struct ts_kernel *k, const char *why)
 	       "stopping reason=%s sessions=%zu grace=%llums", why,
 	       k->conn_count, (unsigned long long)k->shutdown_grace_ms);
 	ts__listeners_stop(k);
+	ts__queue_stop(k);
 	uv_timer_init(k->loop, &k->grace_timer);
 	k->grace_timer.data = k;
 	k->grace_timer_live = true;
@@ -269,6 +270,7 @@ ts__serve_reload(struct ts_kernel *k, char **error_r)
 		free(error);
 		error = NULL;
 	}
+	ts__queue_reload(k);
 	if (ts__listeners_reload_tls(k, &error) != 0) {
 		ts_log(&k->kctx, TS_LOG_ERROR,
 		       "reload: tls certificates kept: %s", error);
@@ -360,7 +362,8 @@ ts__serve(const struct ts__serve_opts *opts)
 	char *error = NULL;
 	if (ts__listeners_start(k, &error) != 0 ||
 	    ts_serve_drop_privileges(k, opts->allow_root, &error) != 0 ||
-	    ts__control_start(k, &error) != 0) {
+	    ts__control_start(k, &error) != 0 ||
+	    ts__queue_start(k, &error) != 0) {
 		fprintf(stderr, "tessera: %s\n", error);
 		ts_log(&k->kctx, TS_LOG_ERROR, "cannot start: %s", error);
 		free(error);

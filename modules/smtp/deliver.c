@@ -24,9 +24,13 @@
 
 struct smtp_delivery {
 	struct smtp_session *s; /* NULL when the session went away */
-	struct smtp_spool *spool;
+	struct smtp_spool *spool; /* kept until every step is done */
 	char *id;
 	uint64_t delay_ms;
+	unsigned pending; /* store and queue steps not yet done */
+	int status; /* the first step's failure, or 0 */
+	size_t local_targets, queued_rcpts;
+	int64_t queue_id;
 };
 
 void
@@ -55,9 +59,13 @@ smtp_date_now(char *buf, size_t size)
 	strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* The header lines we put in front of the message, CRLF-terminated. */
+/*
+ * The header lines we put in front of the message, CRLF-terminated:
+ * with Return-Path for local delivery, without it for the queue (the
+ * final delivery adds its own).
+ */
 static char *
-smtp_prefix(struct smtp_session *s, const char *id)
+smtp_prefix(struct smtp_session *s, const char *id, bool return_path)
 {
 	struct smtp_settings *set = smtp_settings(s->ctx);
 	char date[64];
@@ -106,14 +114,18 @@ smtp_prefix(struct smtp_session *s, const char *id)
 		off += n + 2;
 	}
 	hdrs[off] = '\0';
-	char *prefix = ts_xasprintf("Return-Path: %s\r\n"
+	char *rp = return_path ? ts_xasprintf("Return-Path: %s\r\n",
+					      s->from_text)
+			       : ts_xstrdup("");
+	char *prefix = ts_xasprintf("%s"
 				    "%s"
 				    "Received: from %s ([%s])\r\n"
 				    "\tby %s (tessera) with %s id %s%s%s;\r\n"
 				    "\t%s\r\n",
-				    s->from_text, hdrs, s->helo,
+				    rp, hdrs, s->helo,
 				    ts_conn_remote_ip(s->conn), set->hostname,
 				    with, id, tls_text, for_text, date);
+	free(rp);
 	free(ar);
 	free(hdrs);
 	free(tls_text);
@@ -130,11 +142,19 @@ smtp_delivered_done(const struct ts_hook_result *res, void *arg)
 	ts_txn_free(&s->side_txn);
 }
 
+/*
+ * One step (the store, the queue) is done; the last one answers the
+ * client: 250 only when every local target has the message durably and
+ * the remote recipients are durably queued.
+ */
 static void
-smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
+smtp_deliver_step_done(struct smtp_delivery *d, int status)
 {
-	(void)uids;
-	struct smtp_delivery *d = arg;
+	if (status != 0 && d->status == 0)
+		d->status = status;
+	if (--d->pending > 0)
+		return;
+	status = d->status;
 	struct smtp_session *s = d->s;
 	if (s == NULL) {
 		smtp_delivery_free(d);
@@ -144,15 +164,17 @@ smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
 	char *reply;
 	if (status == 0) {
 		ts_conn_log(s->conn, s->ctx, TS_LOG_INFO,
-			    "message delivered id=%s from=%s targets=%zu",
-			    d->id, s->from_text, count);
+			    "message accepted id=%s from=%s targets=%zu "
+			    "queued=%zu",
+			    d->id, s->from_text, d->local_targets,
+			    d->queued_rcpts);
 		reply = ts_xasprintf("250 2.0.0 OK id=%s", d->id);
 	} else {
 		ts_conn_log(s->conn, s->ctx, TS_LOG_ERROR,
 			    "delivery failed id=%s error=\"%s\"", d->id,
 			    ts_strerror(status));
-		reply = ts_xstrdup("451 4.3.0 local delivery failed, try "
-				   "again later");
+		reply = ts_xstrdup("451 4.3.0 delivery failed, try again "
+				   "later");
 	}
 	uint64_t delay = d->delay_ms;
 	char *id = ts_xstrdup(d->id);
@@ -181,15 +203,38 @@ smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
 	smtp_finish(s, delay, reply, false);
 }
 
-/* Every hook has spoken: store the message. */
+static void
+smtp_deliver_stored(int status, const uint32_t *uids, size_t count, void *arg)
+{
+	(void)uids;
+	(void)count;
+	smtp_deliver_step_done(arg, status);
+}
+
+static void
+smtp_deliver_queued(int status, int64_t id, void *arg)
+{
+	struct smtp_delivery *d = arg;
+	d->queue_id = id;
+	smtp_deliver_step_done(d, status);
+}
+
+/*
+ * Every hook has spoken: store the message for local recipients and
+ * queue it for remote ones (authenticated submission only), at once.
+ */
 static void
 smtp_deliver_store(struct smtp_session *s, uint64_t delay_ms)
 {
 	size_t count = ts_txn_rcpt_count(s->txn);
 	struct ts_delivery_target *t = ts_xcalloc(count, sizeof(*t));
-	size_t n = 0;
+	size_t n = 0, remote = 0;
 	for (size_t i = 0; i < count; i++) {
 		const struct ts_txn_rcpt *r = ts_txn_rcpt(s->txn, i);
+		if (r->account == NULL) {
+			remote++;
+			continue;
+		}
 		bool dup = false;
 		for (size_t j = 0; j < n && !dup; j++)
 			dup = strcmp(t[j].account, r->account) == 0 &&
@@ -206,14 +251,29 @@ smtp_deliver_store(struct smtp_session *s, uint64_t delay_ms)
 	s->spool = NULL;
 	d->id = ts_xstrdup(ts_txn_id(s->txn));
 	d->delay_ms = delay_ms;
-	char *prefix = smtp_prefix(s, d->id);
+	d->local_targets = n;
+	d->queued_rcpts = remote;
 	s->delivery = d;
-	int rc = ts_store_deliver(s->ctx, smtp_spool_path(d->spool), prefix, t,
-				  n, smtp_deliver_stored, d);
-	free(prefix);
+	/* One extra count so that no step can finish the delivery early. */
+	d->pending = 1 + (n > 0) + (remote > 0);
+	if (n > 0) {
+		char *prefix = smtp_prefix(s, d->id, true);
+		int rc = ts_store_deliver(s->ctx, smtp_spool_path(d->spool),
+					  prefix, t, n, smtp_deliver_stored, d);
+		free(prefix);
+		if (rc != 0)
+			smtp_deliver_step_done(d, rc);
+	}
+	if (remote > 0) {
+		char *prefix = smtp_prefix(s, d->id, false);
+		int rc = ts_queue_add(s->ctx, s->txn, prefix,
+				      smtp_deliver_queued, d);
+		free(prefix);
+		if (rc != 0)
+			smtp_deliver_step_done(d, rc);
+	}
 	free(t);
-	if (rc != 0)
-		smtp_deliver_stored(rc, NULL, 0, d);
+	smtp_deliver_step_done(d, 0);
 }
 
 static void smtp_deliver_next_local(struct smtp_session *s);
@@ -239,6 +299,10 @@ smtp_deliver_local_done(struct smtp_session *s,
 static void
 smtp_deliver_next_local(struct smtp_session *s)
 {
+	/* deliver_local is about local recipients only. */
+	while (s->deliver_index < ts_txn_rcpt_count(s->txn) &&
+	       ts_txn_rcpt(s->txn, s->deliver_index)->account == NULL)
+		s->deliver_index++;
 	if (s->deliver_index < ts_txn_rcpt_count(s->txn)) {
 		char *path = ts_xasprintf(
 			"<%s>", ts_txn_rcpt(s->txn, s->deliver_index)->address);
@@ -263,7 +327,9 @@ smtp_deliver_data_done(struct smtp_session *s, const struct ts_hook_result *res)
 	}
 	if (res->verdict == TS_VERDICT_MAILBOX && res->mailbox != NULL)
 		for (size_t i = 0; i < ts_txn_rcpt_count(s->txn); i++)
-			ts_txn_set_rcpt_mailbox(s->txn, i, res->mailbox);
+			if (ts_txn_rcpt(s->txn, i)->account != NULL)
+				ts_txn_set_rcpt_mailbox(s->txn, i,
+							res->mailbox);
 	smtp_keep_headers(s, res);
 	s->deliver_delay += res->delay_ms;
 	s->deliver_index = 0;

@@ -509,9 +509,10 @@ smtp_rcpt_add(struct smtp_session *s, const struct smtp_command *cmd,
 		.orcpt_type = cmd->rcpt.orcpt_type,
 		.orcpt = cmd->rcpt.orcpt,
 		.account = m->account,
-		.mailbox = s->mail_mailbox != NULL ? s->mail_mailbox
-			   : m->mailbox != NULL	   ? m->mailbox
-						   : "Inbox",
+		.mailbox = m->account == NULL	   ? NULL
+			   : s->mail_mailbox != NULL ? s->mail_mailbox
+			   : m->mailbox != NULL	     ? m->mailbox
+						     : "Inbox",
 	};
 	ts_txn_add_rcpt(s->txn, &r);
 	free(address);
@@ -560,8 +561,9 @@ smtp_cmd_rcpt(struct smtp_session *s, struct smtp_command *cmd)
 		 strcasecmp(p->domain, set->hostname) == 0)
 		addr = ts_xasprintf("%s@%s", p->localpart_unquoted, p->domain);
 	else if (s->account != NULL) {
-		smtp_reply(s, "451 4.3.0 outbound queue not available yet: "
-			      "remote recipients cannot be accepted");
+		/* Authenticated: a remote recipient, for the queue. */
+		struct ts_address_match remote = { 0 };
+		smtp_rcpt_add(s, cmd, &remote);
 		return;
 	} else {
 		smtp_reply(s, "550 5.7.1 relaying denied");

@@ -22,5 +22,6 @@
 #include <tessera/sasl.h>
 #include <tessera/cli.h>
 #include <tessera/txn.h>
+#include <tessera/queue.h>
 
 #endif

@@ -169,14 +169,37 @@ class SmtpTls(h.TempDirTest):
                          (550, b"5.7.1 sender address not owned by the "
                                b"authenticated account"))
         self.assertEqual(c.mail("alice@example.org")[0], 250)
-        self.assertEqual(c.rcpt("someone@remote.test"),
-                         (451, b"4.3.0 outbound queue not available yet: "
-                               b"remote recipients cannot be accepted"))
+        # A remote recipient goes to the outbound queue.
+        self.assertEqual(c.rcpt("someone@Remote.test"), (250, b"2.1.5 OK"))
         self.assertEqual(c.rcpt("bob@example.org")[0], 250)
         code, _ = c.data(BODY)
         self.assertEqual(code, 250)
         c.quit()
         self.assertEqual(len(self.stored("bob")), 1)
+        qdir = os.path.join(self.cfg.data_dir, "queue")
+        con = sqlite3.connect(os.path.join(qdir, "index.db"))
+        try:
+            rows = con.execute(
+                "SELECT m.id, m.sender, m.account, r.address, r.domain,"
+                " m.prefix FROM messages m JOIN recipients r"
+                " ON r.msg_id = m.id").fetchall()
+        finally:
+            con.close()
+        self.assertEqual(len(rows), 1, rows)
+        mid, sender, account, address, domain, prefix = rows[0]
+        self.assertEqual((sender, account, address, domain),
+                         ("alice@example.org", "alice",
+                          "someone@remote.test", "remote.test"))
+        # Queued mail carries Received but no Return-Path.
+        prefix = bytes(prefix)
+        self.assertIn(b"\r\nReceived: from ", prefix)
+        self.assertNotIn(b"Return-Path:", prefix)
+        self.assertIn(b"Message-ID: <", prefix)
+        with open(os.path.join(qdir, "msg", str(mid)), "rb") as f:
+            self.assertEqual(f.read(), BODY)
+        # No transport is enabled here: the attempt is deferred.
+        self.srv.wait_log(r"queue deferred id=1 to=<someone@remote.test> "
+                          r"attempt=1 code=451 status=4\.3\.5")
 
     def submit(self, body, sender="alice@example.org"):
         """Submit body from alice to bob; the DATA reply."""

@@ -1,0 +1,239 @@
+/*
+ * kernel/queue/queue-private.h — what the outbound queue's files share.
+ *
+ * db.c owns the SQLite index and the message files (blocking code, run on
+ * the work pool through the serial job runner in jobs.c); queue.c keeps
+ * the in-memory schedule on the loop and starts deliveries; delivery.c
+ * is the struct ts_delivery a transport sees; dsn.c writes delivery
+ * status notifications.  Layout under [core] data_dir:
+ *
+ *   queue/index.db        messages, recipients (WAL, synchronous=FULL)
+ *   queue/msg/<id>        one file per queued message (the spool file,
+ *                         linked or copied), removed when it is done
+ */
+#ifndef TS_QUEUE_PRIVATE_H
+#define TS_QUEUE_PRIVATE_H
+
+#include <sqlite3.h>
+
+#include "kernel/kernel.h"
+
+/* Recipient status in the index. */
+enum ts__qrcpt_status {
+	TS__QRCPT_QUEUED = 0,
+	TS__QRCPT_DELIVERED = 1,
+	TS__QRCPT_FAILED = 2,
+};
+
+/* Settings of the [queue] section. */
+struct ts__queue_settings {
+	uint64_t retry_first_ms; /* first retry delay; doubles each time */
+	uint64_t retry_max_ms;   /* longest delay between attempts */
+	uint64_t give_up_ms;     /* age at which temporary failures end */
+	uint64_t delay_notice_ms; /* age of a delay DSN; 0: never */
+	unsigned max_deliveries; /* deliveries in flight at once */
+};
+
+void ts__queue_settings_read(const struct ts_cfg *cfg,
+			     struct ts__queue_settings *set_r);
+
+/* One schedulable entry: a message's pending recipients at one domain. */
+struct ts__qentry {
+	int64_t msg_id;
+	char *domain;
+	unsigned attempts;  /* attempts made so far */
+	int64_t next_ms;    /* unix milliseconds of the next attempt */
+	int64_t created_ms; /* when the message was queued */
+	bool hold;
+	bool busy; /* a delivery (or its bookkeeping) is under way */
+};
+
+/* --- db.c (blocking; pool threads, or the loop at start-up only) --------- */
+
+/* Open (creating) DATA_DIR/queue/index.db; removes orphan files. */
+int ts__queue_db_open(const char *data_dir, sqlite3 **db_r, char **error_r);
+void ts__queue_db_close(sqlite3 **db);
+
+/* Every entry with queued recipients; the caller frees with _free. */
+int ts__queue_db_entries(sqlite3 *db, struct ts__qentry **entries_r,
+			 size_t *count_r);
+void ts__queue_entries_free(struct ts__qentry *entries, size_t count);
+
+/* What ts_queue_add stores. */
+struct ts__qnew {
+	struct ts_txn_mail mail;
+	const char *account;
+	const char *message_id;
+	bool tls_optional;
+	const char *prefix;
+	size_t prefix_len;
+	const char *spool_path;
+	uint64_t size;
+	const struct ts_txn_rcpt *const *rcpts;
+	size_t rcpt_count;
+	int64_t now_ms;
+};
+
+/*
+ * Insert a message and its recipients and link (or copy) its file to
+ * queue/msg/<id>.  Inside the caller's transaction; the caller syncs the
+ * file system before committing.  Returns 0 with *id_r.
+ */
+int ts__queue_db_add(sqlite3 *db, const char *data_dir,
+		     const struct ts__qnew *m, int64_t *id_r, char **error_r);
+
+/* A delivery's message and pending recipients (loaded for an attempt). */
+struct ts__qload {
+	int64_t msg_id;
+	char *sender, *localpart, *domain_of_sender, *envid;
+	char *account, *message_id;
+	int ret, body;
+	bool smtputf8, requiretls, tls_optional;
+	int requiretls_override; /* -1 default, 0 no, 1 yes */
+	uint64_t size;
+	int64_t created_ms;
+	struct ts_txn_rcpt *rcpts;
+	int64_t *rcpt_ids;
+	bool *delay_notified; /* per recipient: a delay DSN went out */
+	size_t rcpt_count;
+};
+
+int ts__queue_db_load(sqlite3 *db, int64_t msg_id, const char *domain,
+		      struct ts__qload *l_r);
+void ts__queue_load_clear(struct ts__qload *l);
+
+/* Path of a queued message's file (the caller frees). */
+char *ts__queue_msg_path(const char *data_dir, int64_t msg_id);
+/* Read a queued message's prefix (malloc'd) and open its file. */
+int ts__queue_db_open_message(sqlite3 *db, const char *data_dir,
+			      int64_t msg_id, int *fd_r, char **prefix_r,
+			      size_t *prefix_len_r);
+
+/* One recipient's outcome of an attempt, to record. */
+struct ts__qresult {
+	int64_t rcpt_id;
+	int code; /* 2xx, 4xx, 5xx */
+	char *enhanced, *text, *remote;
+	enum ts__qrcpt_status status; /* decided by the caller */
+	int64_t next_ms;
+	bool delay_notice; /* a delay DSN covers it now */
+};
+
+/*
+ * Record results (attempts + 1 for every recipient), and delete the
+ * message's row once no recipient is queued: *done_r then says the
+ * caller must remove its file after the commit (ts__qjob_unlink_later).
+ */
+int ts__queue_db_record(sqlite3 *db, const char *data_dir, int64_t msg_id,
+			const struct ts__qresult *results, size_t count,
+			bool *done_r);
+
+/* --- queue.c and delivery.c ---------------------------------------------- */
+
+/* A recipient's result as a transport reported it. */
+struct ts__qoutcome {
+	bool set;
+	int code;
+	char *enhanced, *text, *remote;
+};
+
+struct ts_delivery {
+	struct ts__queue *queue;
+	struct ts__qentry *entry;
+	char *id; /* msg_id as text */
+	struct ts__qload load;
+	struct ts_txn_mail mail; /* views into load */
+	struct ts__qoutcome *outcomes; /* one per load.rcpt */
+	const struct ts_transport *transport;
+	struct ts_ctx *transport_ctx;
+	char *instance;
+	void *data;
+	bool started; /* the transport's start ran */
+	struct ts_delivery *next; /* the queue's list of live deliveries */
+};
+
+struct ts__queue {
+	struct ts_kernel *kernel;
+	struct ts__queue_settings set;
+	char *data_dir;
+	char *hostname;
+	struct ts__qjobs *jobs;
+	struct ts__qentry **entries; /* pointers stay put while in flight */
+	size_t entry_count;
+	unsigned in_flight;
+	struct ts_timer *timer;
+	struct ts_delivery *deliveries;
+	bool stopping;
+};
+
+/* Wall-clock unix milliseconds. */
+int64_t ts__queue_now_ms(void);
+
+/* delivery.c: end a delivery: record results, DSNs, reschedule. */
+void ts__delivery_new(struct ts__queue *q, struct ts__qentry *e,
+		      struct ts__qload *load);
+void ts__delivery_free(struct ts_delivery *d);
+
+/* queue.c: the entry is settled (d's bookkeeping done); schedule again. */
+void ts__queue_entry_done(struct ts__queue *q, struct ts__qentry *e,
+			  bool gone);
+
+/* dsn.c: write DSN files for a delivery's final or delayed recipients. */
+struct ts__dsn_rcpt {
+	const struct ts_txn_rcpt *rcpt;
+	const struct ts__qoutcome *outcome;
+	bool failed; /* failed for good; else delayed */
+};
+
+/*
+ * Compose a delivery status notification (RFC 3464) about `rcpts` of the
+ * message in `load`, for `account`, into a new file under DATA_DIR/queue/;
+ * blocks (pool thread).  Returns 0 with *path_r (the caller removes the file after
+ * delivering it), or TS_E_IO.
+ */
+int ts__dsn_write(const char *data_dir, const char *hostname,
+		  sqlite3 *db, const struct ts__qload *load,
+		  const struct ts__dsn_rcpt *rcpts, size_t count,
+		  int64_t retry_until_ms, const char *account, char **path_r);
+
+/* The account a DSN file name (queue/dsn-TAG-HEX.eml) is for, or NULL. */
+char *ts__dsn_file_account(const char *name);
+
+/* delivery.c: deliver a written DSN file (path taken) to account. */
+void ts__dsn_deliver(struct ts__queue *q, char *path, const char *account);
+
+/* --- jobs.c: one SQLite connection, serial jobs, group commit ----------- */
+
+struct ts__qjobs;
+
+/* What a job sees while its batch runs on a pool thread. */
+struct ts__qjob_env {
+	sqlite3 *db;
+	const char *data_dir;
+	char **unlink_later; /* removed after a successful commit */
+	size_t unlink_count;
+};
+
+/* Remove `path` (taken) once the batch has committed. */
+void ts__qjob_unlink_later(struct ts__qjob_env *env, char *path);
+
+/* Runs on a pool thread inside a transaction; returns 0 or TS_E_*. */
+typedef int (*ts__qjob_fn)(struct ts__qjob_env *env, void *arg);
+/* Runs on the loop with the job's status (a failed commit fails all). */
+typedef void (*ts__qjob_done_fn)(int status, void *arg);
+
+struct ts__qjobs *ts__qjobs_new(struct ts_kernel *k, sqlite3 *db,
+				const char *data_dir);
+/*
+ * Queue a job; jobs run one batch at a time, each batch in one
+ * transaction; `sync` jobs make the batch syncfs the data directory's
+ * file system before its commit.
+ */
+void ts__qjobs_add(struct ts__qjobs *q, ts__qjob_fn fn, ts__qjob_done_fn done,
+		   void *arg, bool sync);
+/* True while a batch is running or waiting. */
+bool ts__qjobs_busy(const struct ts__qjobs *q);
+/* Free; only when not busy.  Closes the database. */
+void ts__qjobs_free(struct ts__qjobs **q);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * tessera/queue.h — the outbound queue and the transports that drain it.
+ *
+ * The kernel keeps a durable queue of messages for remote recipients
+ * (SQLite plus one file per message, with the store's fsync discipline):
+ * protocol modules hand it a transaction's remote recipients with
+ * ts_queue_add and answer their client only when it says the message is
+ * safe.  The kernel groups a message's recipients by domain and, when an
+ * entry is due, starts one *delivery*: it runs the `queue_route` hooks,
+ * which may name a transport instance, and hands the delivery to a
+ * service of kind "transport" (struct ts_transport) — "direct" when no
+ * route matched.  The transport reports a result per recipient; the
+ * kernel records it durably, retries temporary failures with increasing
+ * backoff, and sends delivery status notifications (RFC 3464) to the
+ * sender's local account.
+ *
+ * Everything here runs on the event-loop thread unless a comment says
+ * otherwise.
+ */
+#ifndef TESSERA_QUEUE_H
+#define TESSERA_QUEUE_H
+
+#include <tessera/common.h>
+#include <tessera/txn.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- adding (protocol modules) ---------------------------------------- */
+
+/*
+ * Called once: status 0 means the message and its recipients are
+ * durably queued (file and directory fsynced, index committed) under
+ * `id`; otherwise nothing was queued (TS_E_IO, TS_E_INVAL).
+ */
+typedef void (*ts_queue_add_fn)(int status, int64_t id, void *arg);
+
+/*
+ * Queue the transaction's recipients without a local account
+ * (ts_txn_rcpt()->account == NULL) for remote delivery: its envelope
+ * (sender, SMTPUTF8, BODY, REQUIRETLS, RET, ENVID; per recipient NOTIFY
+ * and ORCPT), the submitting account (for DSNs and limits) and its
+ * message — `prefix` (header lines to put in front, CRLF-terminated, may
+ * be NULL) followed by the transaction's spool file, which is linked or
+ * copied, never changed.  Returns 0 (fn will be called), TS_E_INVAL when
+ * the transaction has no remote recipient or no message, TS_E_STATE when
+ * the queue is not running (CLI contexts).
+ */
+int ts_queue_add(struct ts_ctx *ctx, const struct ts_txn *txn,
+		 const char *prefix, ts_queue_add_fn fn, void *arg);
+
+/* --- deliveries (transports) ------------------------------------------ */
+
+/*
+ * One delivery attempt: one queued message to its pending recipients at
+ * one domain.  Owned by the kernel; valid from the transport's `start`
+ * until the transport calls ts_delivery_finish (or the kernel calls
+ * `cancel`).
+ */
+struct ts_delivery;
+
+/* Queue id of the message ("17"), for logs. */
+const char *ts_delivery_id(const struct ts_delivery *d);
+/* The recipients' domain (as queued: A-labels or UTF-8). */
+const char *ts_delivery_domain(const struct ts_delivery *d);
+/* Which attempt this is for these recipients, from 1. */
+unsigned ts_delivery_attempt(const struct ts_delivery *d);
+/* The envelope: .address etc. as given to ts_queue_add. */
+const struct ts_txn_mail *ts_delivery_mail(const struct ts_delivery *d);
+/* The submitting account, or NULL. */
+const char *ts_delivery_account(const struct ts_delivery *d);
+size_t ts_delivery_rcpt_count(const struct ts_delivery *d);
+/* Recipient i (address, localpart, domain, notify, orcpt), NULL past end. */
+const struct ts_txn_rcpt *ts_delivery_rcpt(const struct ts_delivery *d,
+					   size_t i);
+
+/*
+ * Whether the message must travel over verified TLS only (REQUIRETLS
+ * given at submission, unless an admin overrode it with `tessera queue
+ * requiretls ID no`), and whether it asked for the opposite
+ * ("TLS-Required: No", RFC 8689 5).
+ */
+bool ts_delivery_requiretls(const struct ts_delivery *d);
+bool ts_delivery_tls_optional(const struct ts_delivery *d);
+
+/* Size of the whole message (prefix + file). */
+uint64_t ts_delivery_size(const struct ts_delivery *d);
+
+/*
+ * Open the message for reading: fills *fd_r (the file; the caller closes
+ * it) and a malloc'd *prefix_r of *prefix_len_r bytes (the caller frees)
+ * to be sent before it.  Blocks: call it from a work-pool function.
+ * Returns 0 or TS_E_IO.
+ */
+int ts_delivery_open(const struct ts_delivery *d, int *fd_r, char **prefix_r,
+		     size_t *prefix_len_r);
+
+/*
+ * Record what the transport learned of the receiving side, for the
+ * sender's account (issue: which domains offer STARTTLS, REQUIRETLS).
+ */
+void ts_delivery_note_tls(struct ts_delivery *d, const char *host,
+			  bool starttls, bool requiretls);
+
+/*
+ * The result for recipient i: code 2xx delivered, 4xx try again later,
+ * 5xx failed for good; enhanced ("5.1.1") and text (the remote reply or
+ * our reason) are kept for the queue listing and DSNs.  `remote` names
+ * the host that answered ("mx.example.org [192.0.2.1]") or NULL when the
+ * result is ours.  A second result for the same recipient is ignored.
+ */
+void ts_delivery_rcpt_result(struct ts_delivery *d, size_t i, int code,
+			     const char *enhanced, const char *text,
+			     const char *remote);
+
+/*
+ * End the delivery: every recipient without a result gets this one (as
+ * in ts_delivery_rcpt_result).  The delivery is freed; do not touch it
+ * afterwards.
+ */
+void ts_delivery_finish(struct ts_delivery *d, int code, const char *enhanced,
+			const char *text, const char *remote);
+
+/*
+ * The vtable of a service of kind "transport".  `name` is the service
+ * name the module registered ("direct", "smtp", "submission", …); an
+ * instance is a `[transport NAME]` section whose `type` names the
+ * service (see the transports module), and `instance` is that section's
+ * name ("direct" for the default).
+ */
+struct ts_transport {
+	/*
+	 * Start delivering d; report with ts_delivery_rcpt_result and end
+	 * with ts_delivery_finish, now or later.  ctx is the transport
+	 * module's.
+	 */
+	void (*start)(struct ts_ctx *ctx, const char *instance,
+		      struct ts_delivery *d);
+	/*
+	 * tessera is stopping (or the entry was dropped by an admin): stop
+	 * at once and release what d holds; do not call
+	 * ts_delivery_finish.  The recipients stay queued.
+	 */
+	void (*cancel)(struct ts_ctx *ctx, struct ts_delivery *d);
+};
+
+/*
+ * A transport's per-delivery state (one slot, no destructor: free it
+ * before ts_delivery_finish or in cancel).
+ */
+void ts_delivery_set_data(struct ts_delivery *d, void *data);
+void *ts_delivery_data(const struct ts_delivery *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
