@@ -52,9 +52,12 @@ ts_base64_encode(const uint8_t *data, size_t len)
 	return out;
 }
 
-/* The 6-bit value of a base64 character, or -1. */
-static int
-base64_value(char c)
+/*
+ * The 6-bit value of a base64 character, or -1.  Shared with the lenient
+ * MIME body decoder (kernel/mime/codec.c).
+ */
+int
+ts__base64_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -89,7 +92,7 @@ ts__base64_decode_n(const char *text, size_t len, uint8_t **data_r,
 			pad = text[i + 2] == '=' ? 2 : 1;
 		int v[4] = { 0, 0, 0, 0 };
 		for (size_t j = 0; j < 4 - pad; j++)
-			if ((v[j] = base64_value(text[i + j])) < 0)
+			if ((v[j] = ts__base64_value(text[i + j])) < 0)
 				goto bad;
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
 			     (uint32_t)v[2] << 6 | (uint32_t)v[3];

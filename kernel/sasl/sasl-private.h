@@ -28,6 +28,9 @@
 int ts__base64_decode_n(const char *text, size_t len, uint8_t **data_r,
 			size_t *len_r);
 
+/* The 6-bit value of a base64 alphabet character, or -1 (kernel/mime too). */
+int ts__base64_value(char c);
+
 /* --- text checks (mech.c) ---------------------------------------------- */
 
 /*

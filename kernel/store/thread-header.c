@@ -1,7 +1,8 @@
 /*
  * kernel/store/thread-header.c — what threading needs from a message's
  * header: its Message-ID, its References and In-Reply-To ids, its Date and
- * its base subject (RFC 2047 words decoded, reply/forward markers removed).
+ * its base subject (RFC 2047 words decoded with tessera/mime.h,
+ * reply/forward markers removed).
  *
  * The input is whatever arrived over SMTP or sits in an imported mailbox,
  * so every function here takes a length, tolerates NULs and 8-bit bytes,
@@ -12,11 +13,11 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <tessera/mime.h>
 
 #include "kernel/store/store-private.h"
 
@@ -557,245 +558,6 @@ ts__thread_headers_free(struct ts__thread_headers *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* --- RFC 2047 encoded words --- */
-
-static int
-thread_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-thread_b64(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode B (base64) text; false if it is not base64. */
-static bool
-thread_decode_b(const char *s, size_t len, struct thread_buf *out)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t i = 0;
-	for (; i < len && s[i] != '='; i++) {
-		int v = thread_b64(s[i]);
-		if (v < 0)
-			return false;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			thread_buf_addc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-	for (; i < len; i++) /* only padding may follow */
-		if (s[i] != '=')
-			return false;
-	return true;
-}
-
-/* Decode Q text: "_" is a space, "=XX" a byte; a stray '=' stays. */
-static void
-thread_decode_q(const char *s, size_t len, struct thread_buf *out)
-{
-	for (size_t i = 0; i < len; i++) {
-		int hi, lo;
-		if (s[i] == '_') {
-			thread_buf_addc(out, ' ');
-		} else if (s[i] == '=' && i + 2 < len &&
-			   (hi = thread_hex(s[i + 1])) >= 0 &&
-			   (lo = thread_hex(s[i + 2])) >= 0) {
-			thread_buf_addc(out, (char)(hi << 4 | lo));
-			i += 2;
-		} else {
-			thread_buf_addc(out, s[i]);
-		}
-	}
-}
-
-static bool
-thread_charset_is(const char *cs, const char *const *names)
-{
-	for (; *names != NULL; names++)
-		if (strcasecmp(cs, *names) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Append decoded bytes in charset cs as UTF-8; false when the charset is
- * unknown or the bytes do not convert (the caller then keeps the word as
- * it was).  UTF-8 and US-ASCII pass through, ISO-8859-1 is converted
- * here, anything else goes through iconv.
- */
-static bool
-thread_to_utf8(const char *cs, const char *p, size_t n, struct thread_buf *out)
-{
-	static const char *const utf8[] = { "utf-8", "utf8", "us-ascii",
-					    "ascii", NULL };
-	static const char *const latin1[] = { "iso-8859-1", "iso8859-1",
-					      "iso_8859-1", "latin1",
-					      "l1",	    NULL };
-	if (thread_charset_is(cs, utf8)) {
-		thread_buf_add(out, p, n);
-		return true;
-	}
-	if (thread_charset_is(cs, latin1)) {
-		for (size_t i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)p[i];
-			if (c < 0x80) {
-				thread_buf_addc(out, (char)c);
-			} else {
-				thread_buf_addc(out, (char)(0xc0 | c >> 6));
-				thread_buf_addc(out, (char)(0x80 | (c & 0x3f)));
-			}
-		}
-		return true;
-	}
-	iconv_t cd = iconv_open("UTF-8", cs);
-	if (cd == (iconv_t)-1)
-		return false;
-	struct thread_buf conv = { 0 };
-	char *in = (char *)p;
-	size_t in_left = n;
-	bool ok = true;
-	while (in_left > 0) {
-		char chunk[256];
-		char *o = chunk;
-		size_t o_left = sizeof(chunk);
-		size_t rc = iconv(cd, &in, &in_left, &o, &o_left);
-		thread_buf_add(&conv, chunk, sizeof(chunk) - o_left);
-		if (rc == (size_t)-1 && errno != E2BIG) {
-			ok = false;
-			break;
-		}
-	}
-	if (ok) {
-		char chunk[64];
-		char *o = chunk;
-		size_t o_left = sizeof(chunk);
-		if (iconv(cd, NULL, NULL, &o, &o_left) == (size_t)-1)
-			ok = false;
-		else
-			thread_buf_add(&conv, chunk, sizeof(chunk) - o_left);
-	}
-	iconv_close(cd);
-	if (ok && conv.len > 0)
-		thread_buf_add(out, conv.p, conv.len);
-	free(conv.p);
-	return ok;
-}
-
-/*
- * Try to decode the encoded word "=?charset?X?text?=" at s[i]; on success
- * append its text and return the index just past it, else return i.
- */
-static size_t
-thread_encoded_word(const char *s, size_t len, size_t i, struct thread_buf *out)
-{
-	/* Find the three '?' after "=?" and the closing "?=". */
-	size_t cs = i + 2, q1, q2, q3;
-	for (q1 = cs; q1 < len && s[q1] != '?'; q1++)
-		if (thread_is_wsp(s[q1]) || q1 - cs > 64)
-			return i;
-	if (q1 >= len || q1 == cs || q1 - cs > 64 || q1 + 2 >= len ||
-	    s[q1 + 2] != '?')
-		return i;
-	q2 = q1 + 2;
-	char enc = (char)toupper((unsigned char)s[q1 + 1]);
-	if (enc != 'B' && enc != 'Q')
-		return i;
-	for (q3 = q2 + 1; q3 < len && s[q3] != '?'; q3++)
-		if (thread_is_wsp(s[q3]))
-			return i;
-	if (q3 + 1 >= len || s[q3 + 1] != '=')
-		return i;
-
-	/* The charset, without an RFC 2231 language ("utf-8*en"). */
-	char charset[65];
-	size_t cs_len = q1 - cs;
-	memcpy(charset, s + cs, cs_len);
-	charset[cs_len] = '\0';
-	char *star = strchr(charset, '*');
-	if (star != NULL)
-		*star = '\0';
-
-	struct thread_buf raw = { 0 };
-	bool ok = true;
-	if (enc == 'B')
-		ok = thread_decode_b(s + q2 + 1, q3 - q2 - 1, &raw);
-	else
-		thread_decode_q(s + q2 + 1, q3 - q2 - 1, &raw);
-	if (ok)
-		ok = thread_to_utf8(charset, raw.p != NULL ? raw.p : "",
-				    raw.len, out);
-	free(raw.p);
-	return ok ? q3 + 2 : i;
-}
-
-/*
- * Decode the encoded words of an unstructured header value.  Whitespace
- * between two adjacent encoded words is dropped (RFC 2047 section 6.2);
- * words that do not decode are kept as they are.  Encoded words glued to
- * other text are decoded too: many mailers write them that way.
- */
-static void
-thread_decode_2047(const char *s, size_t len, struct thread_buf *out)
-{
-	size_t i = 0;
-	bool after_word = false; /* the last thing copied was a word */
-	while (i < len) {
-		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?') {
-			size_t j = thread_encoded_word(s, len, i, out);
-			if (j != i) {
-				after_word = true;
-				i = j;
-				continue;
-			}
-		}
-		if (after_word && thread_is_wsp(s[i])) {
-			/* Hold it back until we know what follows. */
-			size_t j = i;
-			while (j < len && thread_is_wsp(s[j]))
-				j++;
-			if (j + 1 < len && s[j] == '=' && s[j + 1] == '?') {
-				struct thread_buf probe = { 0 };
-				size_t k =
-					thread_encoded_word(s, len, j, &probe);
-				free(probe.p);
-				if (k != j) {
-					i = j; /* drop the whitespace */
-					continue;
-				}
-			}
-			thread_buf_add(out, s + i, j - i);
-			after_word = false;
-			i = j;
-			continue;
-		}
-		after_word = false;
-		thread_buf_addc(out, s[i]);
-		i++;
-	}
-}
-
 /* --- the base subject --- */
 
 static bool
@@ -875,21 +637,23 @@ thread_strip_blob(const char *s, size_t len, size_t *i)
 char *
 ts__subject_base(const char *subject)
 {
-	struct thread_buf dec = { 0 }, out = { 0 };
+	struct thread_buf out = { 0 };
 	if (subject == NULL)
 		subject = "";
-	thread_decode_2047(subject, strlen(subject), &dec);
+	/* RFC 2047 words decoded by the MIME library (kernel/mime/). */
+	size_t dec_len;
+	char *dec = ts_mime_decode_words(subject, strlen(subject), &dec_len);
 
 	/* Control characters become spaces; runs of spaces collapse. */
-	for (size_t i = 0; i < dec.len; i++) {
-		unsigned char c = (unsigned char)dec.p[i];
+	for (size_t i = 0; i < dec_len; i++) {
+		unsigned char c = (unsigned char)dec[i];
 		if (c < 0x20 || c == 0x7f)
 			c = ' ';
 		if (c == ' ' && (out.len == 0 || out.p[out.len - 1] == ' '))
 			continue;
 		thread_buf_addc(&out, (char)c);
 	}
-	free(dec.p);
+	free(dec);
 
 	/*
 	 * Strip markers by moving the bounds [start, end) rather than the

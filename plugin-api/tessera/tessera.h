@@ -20,6 +20,7 @@
 #include <tessera/dns.h>
 #include <tessera/store.h>
 #include <tessera/sasl.h>
+#include <tessera/mime.h>
 #include <tessera/cli.h>
 #include <tessera/txn.h>
 #include <tessera/queue.h>
