@@ -269,9 +269,10 @@ ts_localserve_write(const char *dir, const char *name, const char *text)
 }
 
 /*
- * Where smtp.so may be found: the build tree's module directory when the
- * running binary sits in one (it comes first, matching that binary), then
- * the installed module directory.  Caller frees.
+ * Where smtp.so (and imap.so) may be found: the build tree's module
+ * directories when the running binary sits in one (they come first,
+ * matching that binary), then the installed module directory.  Caller
+ * frees.
  */
 static char *
 ts_localserve_module_dirs(void)
@@ -284,15 +285,38 @@ ts_localserve_module_dirs(void)
 		if (slash != NULL)
 			*slash = '\0';
 		char *build = ts_xasprintf("%s/modules/smtp/.libs", exe);
+		char *imap = ts_xasprintf("%s/modules/imap/.libs", exe);
 		struct stat st;
 		if (stat(build, &st) == 0 && S_ISDIR(st.st_mode)) {
-			char *dirs = ts_xasprintf("%s %s", build, TS_MODULEDIR);
+			char *dirs = stat(imap, &st) == 0 && S_ISDIR(st.st_mode)
+					     ? ts_xasprintf("%s %s %s", build,
+							    imap, TS_MODULEDIR)
+					     : ts_xasprintf("%s %s", build,
+							    TS_MODULEDIR);
 			free(build);
+			free(imap);
 			return dirs;
 		}
 		free(build);
+		free(imap);
 	}
 	return ts_xstrdup(TS_MODULEDIR);
+}
+
+/* Whether imap.so is in one of the space-separated module dirs. */
+static bool
+ts_localserve_has_imap(const char *dirs)
+{
+	char *copy = ts_xstrdup(dirs);
+	bool found = false;
+	for (char *d = strtok(copy, " "); d != NULL && !found;
+	     d = strtok(NULL, " ")) {
+		char *path = ts_xasprintf("%s/imap.so", d);
+		found = access(path, R_OK) == 0;
+		free(path);
+	}
+	free(copy);
+	return found;
 }
 
 /* Write DIR/tessera.ini, domains.d/ and conf.d/; 0 or 1. */
@@ -308,6 +332,8 @@ ts_localserve_config(const char *dir, unsigned base, bool allow_root)
 		return rc;
 
 	char *modules = ts_localserve_module_dirs();
+	/* IMAP too when the module is there (and its ports fit). */
+	bool imap = ts_localserve_has_imap(modules) && base + 993 <= 65535;
 	char *core = ts_xasprintf("; Written by `tessera localserve` "
 				  "(rewritten at every start).\n"
 				  "[core]\n"
@@ -353,6 +379,38 @@ ts_localserve_config(const char *dir, unsigned base, bool allow_root)
 				 "addresses = " TS_LOCALSERVE_ACCOUNT
 				 "@localhost\n") ||
 	     ts_localserve_write(dir, "conf.d/20-smtp.ini", smtp);
+	char *imap_ini = ts_xasprintf("; Written by `tessera localserve` "
+				      "(rewritten at every start).\n"
+				      "[module imap]\n"
+				      "enabled = yes\n"
+				      "allow_plaintext_auth = yes\n"
+				      "\n"
+				      "[listener imap]\n"
+				      "address = 127.0.0.1\n"
+				      "port = %u\n"
+				      "protocol = imap\n"
+				      "tls = starttls\n"
+				      "max_line = 64k\n"
+				      "idle_timeout = 31m\n"
+				      "session_timeout = 0\n"
+				      "\n"
+				      "[listener imaps]\n"
+				      "address = 127.0.0.1\n"
+				      "port = %u\n"
+				      "protocol = imaps\n"
+				      "tls = implicit\n"
+				      "max_line = 64k\n"
+				      "idle_timeout = 31m\n"
+				      "session_timeout = 0\n",
+				      base + 143, base + 993);
+	if (rc == 0 && imap)
+		rc = ts_localserve_write(dir, "conf.d/20-imap.ini", imap_ini);
+	else if (rc == 0) {
+		char *old = ts_xasprintf("%s/conf.d/20-imap.ini", dir);
+		(void)unlink(old);
+		free(old);
+	}
+	free(imap_ini);
 	free(core);
 	free(smtp);
 	return rc;
@@ -383,7 +441,8 @@ ts_localserve_password(const char *dir)
 /*
  * `tessera localserve`: a developer's mail server on loopback.  Writes a
  * configuration under DIR (every address accepted into one account, test
- * localparts on, listeners at port base + 25, 587 and 465), sets the
+ * localparts on, listeners at port base + 25, 587 and 465, and IMAP at
+ * base + 143 and 993 when the imap module is there), sets the
  * account's password, prints what a client needs and serves.
  */
 static int
@@ -444,11 +503,22 @@ ts_cmd_localserve(int argc, char **argv)
 		free(dir);
 		return 1;
 	}
+	char *conf_imap = ts_xasprintf("%s/conf.d/20-imap.ini", dir);
+	char *imap_lines =
+		access(conf_imap, R_OK) == 0
+			? ts_xasprintf("  imap        127.0.0.1:%u (STARTTLS; "
+				       "LOGIN also without TLS)\n"
+				       "  imaps       127.0.0.1:%u (implicit "
+				       "TLS)\n",
+				       b + 143, b + 993)
+			: ts_xstrdup("");
+	free(conf_imap);
 	printf("tessera localserve: a development mail server in %s\n"
 	       "  smtp        127.0.0.1:%u (STARTTLS offered)\n"
 	       "  submission  127.0.0.1:%u (STARTTLS; AUTH also without "
 	       "TLS)\n"
 	       "  submissions 127.0.0.1:%u (implicit TLS)\n"
+	       "%s"
 	       "  TLS uses a self-signed certificate for localhost.\n"
 	       "  account " TS_LOCALSERVE_ACCOUNT
 	       ", password " TS_LOCALSERVE_PASSWORD
@@ -460,7 +530,8 @@ ts_cmd_localserve(int argc, char **argv)
 	       "  timeout an answer (451) after 30 s.\n"
 	       "  See the mail: tessera mailbox list " TS_LOCALSERVE_ACCOUNT
 	       " -c %s/tessera.ini\n",
-	       dir, b + 25, b + 587, b + 465, dir);
+	       dir, b + 25, b + 587, b + 465, imap_lines, dir);
+	free(imap_lines);
 	fflush(stdout);
 	char *config = ts_xasprintf("%s/tessera.ini", dir);
 	struct ts__serve_opts so = {

@@ -435,7 +435,8 @@ mailbox_rename_inbox(sqlite3 *db, int64_t inbox, const char *to, char **error_r)
 		uids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
-	ret = n > 0 ? ts__store_move(db, inbox, uids, n, to_id, error_r) : 0;
+	ret = n > 0 ? ts__store_move(db, inbox, uids, n, to_id, NULL, error_r)
+		    : 0;
 	free(uids);
 	return ret;
 }

@@ -635,12 +635,14 @@ ts__store_set_flags(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
 
 int
 ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids, size_t count,
-	       int64_t to_id, char **error_r)
+	       int64_t to_id, uint32_t *new_uids, char **error_r)
 {
 	char *from, *to;
 	int ret = message_names(db, from_id, to_id, &from, &to, error_r);
 	if (ret != 0)
 		return ret;
+	for (size_t i = 0; new_uids != NULL && i < count; i++)
+		new_uids[i] = 0;
 	for (size_t i = 0; i < count && ret == 0; i++) {
 		struct message_row row;
 		int rc = message_get(db, from_id, uids[i], &row);
@@ -702,6 +704,8 @@ ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids, size_t count,
 			ret = message_record(db, TS_CHANGE_ADDED, modseq, to,
 					     uid, row.flags, row.keywords,
 					     error_r);
+		if (ret == 0 && new_uids != NULL)
+			new_uids[i] = uid;
 		free(row.keywords);
 	}
 	free(from);
@@ -712,12 +716,14 @@ ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids, size_t count,
 int
 ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
 	       int64_t from_id, const uint32_t *uids, size_t count,
-	       int64_t to_id, char **error_r)
+	       int64_t to_id, uint32_t *new_uids, char **error_r)
 {
 	char *from, *to;
 	int ret = message_names(db, from_id, to_id, &from, &to, error_r);
 	if (ret != 0)
 		return ret;
+	for (size_t i = 0; new_uids != NULL && i < count; i++)
+		new_uids[i] = 0;
 	for (size_t i = 0; i < count && ret == 0; i++) {
 		struct message_row row;
 		int rc = message_get(db, from_id, uids[i], &row);
@@ -796,6 +802,8 @@ ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
 			ret = message_record(db, TS_CHANGE_ADDED, modseq, to,
 					     uid, row.flags, row.keywords,
 					     error_r);
+		if (ret == 0 && new_uids != NULL)
+			new_uids[i] = uid;
 		if (ret != 0 && written)
 			(void)unlink(dst);
 		free(src);

@@ -237,13 +237,19 @@ void ts__store_message_list_free(struct ts_message_info *messages,
 int ts__store_set_flags(sqlite3 *db, int64_t mailbox_id,
 			const uint32_t *uids, size_t count,
 			const struct ts_flag_change *change, char **error_r);
-/* Move: same message id and file, new UID, tombstone in the source. */
+/*
+ * Move: same message id and file, new UID, tombstone in the source.
+ * new_uids (may be NULL) gets, per uids[i], its UID in the destination,
+ * 0 for a UID that was not there.
+ */
 int ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids,
-		   size_t count, int64_t to_id, char **error_r);
-/* Copy: a new message id whose file is a hardlink (or copy). */
+		   size_t count, int64_t to_id, uint32_t *new_uids,
+		   char **error_r);
+/* Copy: a new message id whose file is a hardlink (or copy); new_uids as
+ * for ts__store_move. */
 int ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
 		   int64_t from_id, const uint32_t *uids, size_t count,
-		   int64_t to_id, char **error_r);
+		   int64_t to_id, uint32_t *new_uids, char **error_r);
 /* Expunge: rows go, tombstones stay, files go after the commit. */
 int ts__store_expunge(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
 		      size_t count, char **error_r);

@@ -291,9 +291,9 @@ store_op_run(struct ts_store *s, struct store_op *op)
 			return ret;
 		if (op->kind == STORE_OP_MOVE)
 			return ts__store_move(db, a, op->uids, op->count, b,
-					      &op->error);
+					      NULL, &op->error);
 		return ts__store_copy(db, s->data_dir, s->account, a, op->uids,
-				      op->count, b, &op->error);
+				      op->count, b, NULL, &op->error);
 	case STORE_OP_EXPUNGE:
 		if ((ret = store_mailbox(db, op->name, &a, &op->error)) != 0)
 			return ret;

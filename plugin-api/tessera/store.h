@@ -207,6 +207,58 @@ int ts_store_expunge(struct ts_store *store, const char *mailbox,
 		     ts_store_done_fn fn, void *arg);
 
 /*
+ * Copy (move = false) or move (move = true) messages like ts_store_copy /
+ * ts_store_move, reporting where each went (IMAP UIDPLUS COPYUID).  The
+ * callback gets, on success, the destination's UIDVALIDITY and `count`
+ * pairs src_uids[i] -> dst_uids[i] in request order, only for the UIDs
+ * that existed (a missing source UID is skipped, as with ts_store_copy).
+ * error: a text for the user or NULL.  Arrays live until it returns.
+ */
+typedef void (*ts_store_uids_fn)(int status, const char *error,
+				 uint32_t uidvalidity, const uint32_t *src_uids,
+				 const uint32_t *dst_uids, size_t count,
+				 void *arg);
+int ts_store_copy_uids(struct ts_store *store, const char *from,
+		       const uint32_t *uids, size_t count, const char *to,
+		       bool move, ts_store_uids_fn fn, void *arg);
+
+/*
+ * ts_store_set_flags with a condition (CONDSTORE UNCHANGEDSINCE, RFC 7162
+ * section 3.1.3): a message whose modseq is above unchanged_since is left
+ * alone and reported in `modified` (UID order of the request); the
+ * others change in the same transaction.  unchanged_since 0: no
+ * condition.  UIDs that do not exist are neither changed nor reported.
+ */
+typedef void (*ts_store_flags_fn)(int status, const char *error,
+				  const uint32_t *modified, size_t count,
+				  void *arg);
+int ts_store_set_flags_since(struct ts_store *store, const char *mailbox,
+			     const uint32_t *uids, size_t count,
+			     const struct ts_flag_change *change,
+			     uint64_t unchanged_since, ts_store_flags_fn fn,
+			     void *arg);
+
+/*
+ * The UIDs of a mailbox expunged (or moved away) with a modseq above
+ * since_modseq and not present again, ascending, from the tombstones
+ * (QRESYNC VANISHED (EARLIER)).  status 0, TS_E_NOTFOUND for an unknown
+ * mailbox, TS_E_IO.
+ */
+typedef void (*ts_store_uid_list_fn)(int status, const uint32_t *uids,
+				     size_t count, void *arg);
+int ts_store_vanished(struct ts_store *store, const char *mailbox,
+		      uint64_t since_modseq, ts_store_uid_list_fn fn,
+		      void *arg);
+
+/*
+ * Set or clear a mailbox's subscription (IMAP SUBSCRIBE; shown in
+ * ts_mailbox_info.subscribed).  New mailboxes start subscribed.  fn may be
+ * NULL.  TS_E_NOTFOUND (error "no such mailbox") for an unknown mailbox.
+ */
+int ts_store_mailbox_subscribe(struct ts_store *store, const char *name,
+			       bool subscribe, ts_store_done_fn fn, void *arg);
+
+/*
  * Open a message's content for reading: its prefix (kept in the index)
  * followed by the file.  Runs synchronously: call it from a work-pool
  * function, never from the loop.  Returns 0 and fills *fd_r (caller

@@ -9,6 +9,7 @@ answer for a long while), and authenticated submission with the
 documented password delivers a remote recipient locally, from any
 sender; a wrong password is refused.
 """
+import imaplib
 import os
 import re
 import signal
@@ -24,11 +25,12 @@ MSG = b"From: dev@example.com\r\nSubject: localserve\r\n\r\nhello\r\n"
 
 
 def free_base():
-    """A port base B with B+25, B+465 and B+587 free a moment ago."""
+    """A port base B with B+25, B+143, B+465, B+587 and B+993 free a
+    moment ago."""
     for _ in range(200):
         base = h.free_port() % 60000 + 1000
         try:
-            for off in (25, 465, 587):
+            for off in (25, 143, 465, 587, 993):
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", base + off))
             return base
@@ -147,6 +149,27 @@ class Localserve(h.TempDirTest):
                                     ["someone@remote.example"], MSG), {})
         c.quit()
         self.assertEqual(self.inbox_total(), 1)
+
+    def test_imap_reads_the_inbox(self):
+        if not os.path.exists(os.path.join(self.dir, "conf.d",
+                                           "20-imap.ini")):
+            self.skipTest("imap module not built")
+        self.assertIn(f"127.0.0.1:{self.base + 143}", self.log())
+        s = self.smtp()
+        s.sendmail("dev@example.com", ["anyone@example.net"], MSG)
+        ctx = ssl._create_unverified_context()
+        c = imaplib.IMAP4("127.0.0.1", self.base + 143, timeout=10)
+        self.addCleanup(c.shutdown)
+        c.starttls(ssl_context=ctx)
+        c.login("localserve", "localserve")
+        self.assertEqual(c.select("INBOX"), ("OK", [b"1"]))
+        d = imaplib.IMAP4_SSL("127.0.0.1", self.base + 993,
+                              ssl_context=ctx, timeout=10)
+        self.addCleanup(d.shutdown)
+        d.login("localserve", "localserve")
+        d.select("INBOX")
+        typ, data = d.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject)])")
+        self.assertEqual(data[0][1], b"Subject: localserve\r\n\r\n")
 
     def test_wrong_password_refused(self):
         c = smtplib.SMTP("127.0.0.1", self.base + 587, timeout=10)

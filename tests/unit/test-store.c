@@ -392,7 +392,8 @@ test_messages_flags_move_copy_expunge(void **state)
 
 	/* Move uid 3 to Archive: same id, new UID, tombstone. */
 	exec(db, "BEGIN IMMEDIATE");
-	assert_int_equal(ts__store_move(db, inbox, u3, 1, archive, &error), 0);
+	assert_int_equal(
+		ts__store_move(db, inbox, u3, 1, archive, NULL, &error), 0);
 	commit(w, db, "alice");
 	expect_counts(db, "Inbox", 2, 1, 1, 0);
 	expect_counts(db, "Archive", 1, 1, 1, 0);
@@ -408,7 +409,7 @@ test_messages_flags_move_copy_expunge(void **state)
 	/* Copy uid 2 to Trash: a new id, the same inode. */
 	exec(db, "BEGIN IMMEDIATE");
 	assert_int_equal(ts__store_copy(db, w->dir, "alice", inbox, u2, 1,
-					trash, &error),
+					trash, NULL, &error),
 			 0);
 	commit(w, db, "alice");
 	expect_counts(db, "Trash", 1, 1, 1, 0);
@@ -1126,6 +1127,257 @@ test_unsubscribe_inside_notification(void **state)
 	ts_store_unref(&store);
 }
 
+/* --- sync-ops.c: COPYUID, UNCHANGEDSINCE, tombstones, subscriptions --- */
+
+struct sync_seen {
+	int status, calls;
+	char error[64];
+	uint32_t uidvalidity;
+	size_t count;
+	uint32_t a[16], b[16];
+};
+
+static void
+on_uids(int status, const char *error, uint32_t uidvalidity,
+	const uint32_t *src, const uint32_t *dst, size_t count, void *arg)
+{
+	struct sync_seen *s = arg;
+	s->status = status;
+	s->calls++;
+	snprintf(s->error, sizeof(s->error), "%s", error != NULL ? error : "");
+	s->uidvalidity = uidvalidity;
+	s->count = count;
+	for (size_t i = 0; i < count && i < 16; i++) {
+		s->a[i] = src[i];
+		s->b[i] = dst[i];
+	}
+}
+
+static void
+on_flags(int status, const char *error, const uint32_t *modified, size_t count,
+	 void *arg)
+{
+	struct sync_seen *s = arg;
+	s->status = status;
+	s->calls++;
+	snprintf(s->error, sizeof(s->error), "%s", error != NULL ? error : "");
+	s->count = count;
+	for (size_t i = 0; i < count && i < 16; i++)
+		s->a[i] = modified[i];
+}
+
+static void
+on_uid_list(int status, const uint32_t *uids, size_t count, void *arg)
+{
+	struct sync_seen *s = arg;
+	s->status = status;
+	s->calls++;
+	s->count = count;
+	for (size_t i = 0; i < count && i < 16; i++)
+		s->a[i] = uids[i];
+}
+
+struct box_seen {
+	int status;
+	bool subscribed;
+	uint32_t uidvalidity;
+	uint64_t highest;
+	const char *want;
+};
+
+static void
+on_box(int status, const struct ts_mailbox_info *boxes, size_t count, void *arg)
+{
+	struct box_seen *b = arg;
+	b->status = status;
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(boxes[i].name, b->want) != 0)
+			continue;
+		b->subscribed = boxes[i].subscribed;
+		b->uidvalidity = boxes[i].uidvalidity;
+		b->highest = boxes[i].highest_modseq;
+	}
+}
+
+struct msg_seen {
+	size_t count;
+	uint32_t uids[16];
+	uint64_t modseqs[16];
+	uint32_t flags[16];
+};
+
+static void
+on_msgs(int status, const struct ts_message_info *messages, size_t count,
+	void *arg)
+{
+	struct msg_seen *m = arg;
+	assert_int_equal(status, 0);
+	m->count = count;
+	for (size_t i = 0; i < count && i < 16; i++) {
+		m->uids[i] = messages[i].uid;
+		m->modseqs[i] = messages[i].modseq;
+		m->flags[i] = messages[i].flags;
+	}
+}
+
+static void
+test_sync_ops(void **state)
+{
+	struct world *w = *state;
+	struct ts_store *store = open_store(w, "alice");
+	for (int i = 1; i <= 4; i++) {
+		struct seen d = { 0 };
+		char *path = spool(w, i, 0);
+		struct ts_delivery_target t = { .account = "alice" };
+		assert_int_equal(ts_store_deliver(&w->k.kctx, path, NULL, &t, 1,
+						  on_deliver, &d),
+				 0);
+		uv_run(&w->loop, UV_RUN_DEFAULT);
+		assert_int_equal(d.status, 0);
+		free(path);
+	}
+
+	/* COPYUID: pairs in request order, missing UIDs skipped */
+	struct sync_seen c = { 0 };
+	uint32_t want[] = { 3, 99, 1 };
+	assert_int_equal(ts_store_copy_uids(store, "Inbox", want, 3, "Archive",
+					    false, on_uids, &c),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.status, 0);
+	assert_int_equal(c.count, 2);
+	assert_int_equal(c.a[0], 3);
+	assert_int_equal(c.b[0], 1);
+	assert_int_equal(c.a[1], 1);
+	assert_int_equal(c.b[1], 2);
+	struct box_seen archive = { .want = "Archive" };
+	assert_int_equal(ts_store_mailboxes(store, on_box, &archive), 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.uidvalidity, archive.uidvalidity);
+
+	/* move: new UIDs in Trash, tombstones in Inbox */
+	struct box_seen before = { .want = "Inbox" };
+	assert_int_equal(ts_store_mailboxes(store, on_box, &before), 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	struct sync_seen m = { 0 };
+	uint32_t two[] = { 2 };
+	assert_int_equal(ts_store_copy_uids(store, "Inbox", two, 1, "Trash",
+					    true, on_uids, &m),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(m.status, 0);
+	assert_int_equal(m.count, 1);
+	assert_int_equal(m.b[0], 1);
+	struct sync_seen miss = { 0 };
+	assert_int_equal(ts_store_copy_uids(store, "Inbox", two, 1, "Nope",
+					    false, on_uids, &miss),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(miss.status, TS_E_NOTFOUND);
+	assert_string_equal(miss.error, "no such mailbox");
+
+	/* tombstones after a modseq: the moved UID 2, then an expunge */
+	struct sync_seen v = { 0 };
+	assert_int_equal(ts_store_vanished(store, "Inbox", before.highest,
+					   on_uid_list, &v),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(v.status, 0);
+	assert_int_equal(v.count, 1);
+	assert_int_equal(v.a[0], 2);
+	struct seen e = { 0 };
+	uint32_t four[] = { 4 };
+	assert_int_equal(ts_store_expunge(store, "Inbox", four, 1, on_done, &e),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(ts_store_vanished(store, "Inbox", 0, on_uid_list, &v),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(v.count, 2);
+	assert_int_equal(v.a[1], 4);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(ts_store_vanished(store, "Nope", 0, on_uid_list, &v),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(v.status, TS_E_NOTFOUND);
+
+	/* UNCHANGEDSINCE: 1 and 3 left, 3 changed after `since` */
+	struct msg_seen ms = { 0 };
+	assert_int_equal(ts_store_messages(store, "Inbox", 1, 10, on_msgs, &ms),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(ms.count, 2);
+	uint64_t since =
+		ms.modseqs[0] > ms.modseqs[1] ? ms.modseqs[0] : ms.modseqs[1];
+	struct seen f3 = { 0 };
+	uint32_t three[] = { 3 };
+	struct ts_flag_change flag = { .add = TS_FLAG_FLAGGED };
+	assert_int_equal(ts_store_set_flags(store, "Inbox", three, 1, &flag,
+					    on_done, &f3),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	struct sync_seen cs = { 0 };
+	uint32_t both[] = { 1, 3, 77 };
+	struct ts_flag_change seen_flag = { .add = TS_FLAG_SEEN };
+	assert_int_equal(ts_store_set_flags_since(store, "Inbox", both, 3,
+						  &seen_flag, since, on_flags,
+						  &cs),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(cs.status, 0);
+	assert_int_equal(cs.count, 1);
+	assert_int_equal(cs.a[0], 3);
+	assert_int_equal(ts_store_messages(store, "Inbox", 1, 10, on_msgs, &ms),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(ms.flags[0], TS_FLAG_SEEN);
+	assert_int_equal(ms.flags[1], TS_FLAG_FLAGGED);
+	/* 0: unconditional */
+	memset(&cs, 0, sizeof(cs));
+	assert_int_equal(ts_store_set_flags_since(store, "Inbox", both, 3,
+						  &seen_flag, 0, on_flags, &cs),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(cs.count, 0);
+	assert_int_equal(ts_store_messages(store, "Inbox", 1, 10, on_msgs, &ms),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(ms.flags[1], TS_FLAG_FLAGGED | TS_FLAG_SEEN);
+
+	/* subscriptions */
+	struct seen sub = { 0 };
+	assert_int_equal(ts_store_mailbox_subscribe(store, "Archive", false,
+						    on_done, &sub),
+			 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(sub.status, 0);
+	struct box_seen arch = { .want = "Archive", .subscribed = true };
+	assert_int_equal(ts_store_mailboxes(store, on_box, &arch), 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_false(arch.subscribed);
+	assert_int_equal(
+		ts_store_mailbox_subscribe(store, "Archive", true, NULL, NULL),
+		0);
+	assert_int_equal(
+		ts_store_mailbox_subscribe(store, "Nope", true, on_done, &sub),
+		0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_int_equal(sub.status, TS_E_NOTFOUND);
+	assert_int_equal(ts_store_mailboxes(store, on_box, &arch), 0);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	assert_true(arch.subscribed);
+
+	/* bad arguments */
+	assert_int_equal(
+		ts_store_copy_uids(NULL, "a", two, 1, "b", false, on_uids, &c),
+		TS_E_INVAL);
+	assert_int_equal(ts_store_vanished(store, NULL, 0, on_uid_list, &v),
+			 TS_E_INVAL);
+	ts_store_unref(&store);
+}
+
 int
 main(void)
 {
@@ -1146,6 +1398,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_async_operations_and_notifications, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_sync_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_listings, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
