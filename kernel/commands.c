@@ -23,6 +23,9 @@
 #include "kernel/store/store-private.h"
 
 #define TS_EXIT_USAGE 2
+#define TS_QUEUE_USAGE \
+	"queue list | hold|release|kick|drop ID|--all | " \
+	"requiretls ID yes|no|default"
 #define TS_LOCALSERVE_USAGE \
 	"localserve [--dir DIR] [--port-base N] [--allow-root]"
 
@@ -71,6 +74,9 @@ static const struct ts_command ts_commands[] = {
 	  "make the running server re-read its configuration", ts_cmd_control },
 	{ "stop", "stop [-c FILE]", "stop the running server gracefully",
 	  ts_cmd_control },
+	{ "queue", TS_QUEUE_USAGE,
+	  "list or act on the running server's outbound queue",
+	  ts_cmd_control },
 	{ "version", "version", "print the version and plugin ABI",
 	  ts_cmd_version },
 	{ "help", "help [COMMAND]", "show commands, or one command's usage",
@@ -115,6 +121,7 @@ struct ts_opts {
 	bool help;
 	bool hooks;
 	bool allow_root;
+	bool all;
 	char *words[8];
 	int word_count;
 };
@@ -144,6 +151,11 @@ ts_parse_opts(int argc, char **argv, const char *usage, const char *flags,
 		} else if (strcmp(a, "--allow-root") == 0 &&
 			   strstr(flags, "allow-root") != NULL) {
 			o->allow_root = true;
+		} else if (strcmp(a, "--all") == 0 &&
+			   strstr(flags, "all") != NULL && o->word_count < 8) {
+			/* a word, so that it keeps its place after the verb */
+			o->all = true;
+			o->words[o->word_count++] = argv[i];
 		} else if (a[0] == '-' && a[1] != '\0') {
 			return ts_usage_error(usage, "unknown option %s", a);
 		} else if (o->word_count < 8) {
@@ -696,14 +708,25 @@ static int
 ts_cmd_control(int argc, char **argv)
 {
 	struct ts_opts o;
-	char *usage = ts_xasprintf("%s [-c FILE]", argv[0]);
-	int rc = ts_parse_opts(argc, argv, usage, "", &o);
-	if (rc < 0 && o.word_count > 0)
+	bool queue = strcmp(argv[0], "queue") == 0;
+	char *usage = queue ? ts_xasprintf("%s [-c FILE]", TS_QUEUE_USAGE)
+			    : ts_xasprintf("%s [-c FILE]", argv[0]);
+	int rc = ts_parse_opts(argc, argv, usage, queue ? "all" : "", &o);
+	if (rc < 0 && !queue && o.word_count > 0)
 		rc = ts_usage_error(usage, "unexpected argument '%s'",
 				    o.words[0]);
+	if (rc < 0 && queue && o.word_count == 0)
+		rc = ts_usage_error(usage, "which queue command?%s", "");
 	free(usage);
 	if (rc >= 0)
 		return rc;
+	/* The queue's words go to the server, which checks them. */
+	char *line = ts_xstrdup(argv[0]);
+	for (int i = 0; queue && i < o.word_count; i++) {
+		char *next = ts_xasprintf("%s %s", line, o.words[i]);
+		free(line);
+		line = next;
+	}
 	struct ts_cfg *cfg = ts__cfg_parse(o.config);
 	if (cfg->error_count > 0) {
 		ts__boot_print_errors(cfg);
@@ -729,7 +752,8 @@ ts_cmd_control(int argc, char **argv)
 		path = ts_xasprintf("%s/control", data_dir != NULL
 							  ? data_dir
 							  : TS_LOCALSTATEDIR);
-	rc = ts__control_send(path, argv[0]);
+	rc = ts__control_send(path, line);
+	free(line);
 	free(path);
 	ts__cfg_free(&cfg);
 	return rc;

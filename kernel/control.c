@@ -33,6 +33,8 @@ struct ts_control_client {
 	char buf[TS_CONTROL_MAX_LINE];
 	size_t len;
 	bool answered;
+	bool pending; /* an asynchronous command will answer */
+	bool gone;    /* the client left while pending */
 };
 
 char *
@@ -65,6 +67,12 @@ static void
 ts_control_answer(struct ts_control_client *c, char *text)
 {
 	c->answered = true;
+	c->pending = false;
+	if (c->gone) {
+		free(text);
+		uv_close((uv_handle_t *)&c->pipe, ts_control_client_closed);
+		return;
+	}
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	struct {
 		uv_write_t req;
@@ -79,6 +87,13 @@ ts_control_answer(struct ts_control_client *c, char *text)
 		free(w);
 		uv_close((uv_handle_t *)&c->pipe, ts_control_client_closed);
 	}
+}
+
+/* The answer of an asynchronous command (ts__queue_control). */
+static void
+ts_control_answer_later(char *text, void *arg)
+{
+	ts_control_answer(arg, text);
 }
 
 static void
@@ -106,12 +121,16 @@ ts_control_command(struct ts_control_client *c, const char *line)
 			free(error);
 			ts_control_answer(c, text);
 		}
+	} else if (strncmp(line, "queue ", 6) == 0) {
+		c->pending = true;
+		ts__queue_control(k, line + 6, ts_control_answer_later, c);
 	} else if (strcmp(line, "stop") == 0) {
 		ts_control_answer(c, ts_xstrdup("ok stopping\n"));
 		ts__serve_stop(k, "control");
 	} else {
 		ts_control_answer(c, ts_xasprintf("error unknown command '%s' "
-						  "(status, reload, stop)\n",
+						  "(status, reload, stop, "
+						  "queue …)\n",
 						  line));
 	}
 }
@@ -131,9 +150,16 @@ ts_control_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (c->answered)
 		return;
 	if (nread < 0) {
-		uv_close((uv_handle_t *)&c->pipe, ts_control_client_closed);
+		uv_read_stop(stream);
+		if (c->pending)
+			c->gone = true; /* closed when the answer comes */
+		else
+			uv_close((uv_handle_t *)&c->pipe,
+				 ts_control_client_closed);
 		return;
 	}
+	if (c->pending)
+		return; /* one command per connection */
 	c->len += (size_t)nread;
 	c->buf[c->len] = '\0';
 	char *lf = strchr(c->buf, '\n');

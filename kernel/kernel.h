@@ -280,6 +280,13 @@ void ts__queue_reload(struct ts_kernel *k);
 void ts__queue_stop(struct ts_kernel *k);
 /* Free everything; after the loop has finished its work. */
 void ts__queue_free(struct ts_kernel *k);
+/*
+ * A `queue …` control command (the text after "queue "): list, hold,
+ * release, kick, drop, requiretls.  answer(text, arg) runs once, maybe
+ * later, with the reply ("ok …" or "error …", newline-terminated; taken).
+ */
+void ts__queue_control(struct ts_kernel *k, const char *args,
+		       void (*answer)(char *text, void *arg), void *arg);
 
 /* --- services and CLI (service.c, cli.c) ------------------------------ */
 

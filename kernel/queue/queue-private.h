@@ -174,6 +174,15 @@ void ts__delivery_new(struct ts__queue *q, struct ts__qentry *e,
 		      struct ts__qload *load);
 void ts__delivery_free(struct ts_delivery *d);
 
+/* queue.c: start what is due now (after an admin's change). */
+void ts__queue_reschedule(struct ts__queue *q);
+/*
+ * queue.c: take a dropped message's entry out of the schedule, cancelling
+ * its delivery; false when its delivery is being recorded (the record
+ * finds the message gone and removes the entry then).
+ */
+bool ts__queue_drop_entry(struct ts__queue *q, struct ts__qentry *e);
+
 /* queue.c: the entry is settled (d's bookkeeping done); schedule again. */
 void ts__queue_entry_done(struct ts__queue *q, struct ts__qentry *e,
 			  bool gone);

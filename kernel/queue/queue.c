@@ -212,6 +212,33 @@ ts_queue_schedule(struct ts__queue *q)
 }
 
 void
+ts__queue_reschedule(struct ts__queue *q)
+{
+	ts_queue_schedule(q);
+}
+
+bool
+ts__queue_drop_entry(struct ts__queue *q, struct ts__qentry *e)
+{
+	if (e->busy) {
+		struct ts_delivery **p = &q->deliveries;
+		while (*p != NULL && (*p)->entry != e)
+			p = &(*p)->next;
+		if (*p == NULL)
+			return false; /* its bookkeeping will find it gone */
+		struct ts_delivery *d = *p;
+		*p = d->next;
+		d->next = NULL;
+		if (d->started && d->transport->cancel != NULL)
+			d->transport->cancel(d->transport_ctx, d);
+		ts__delivery_free(d);
+		q->in_flight--;
+	}
+	ts_queue_entry_remove(q, e);
+	return true;
+}
+
+void
 ts__queue_entry_done(struct ts__queue *q, struct ts__qentry *e, bool gone)
 {
 	q->in_flight--;

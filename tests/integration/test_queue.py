@@ -218,6 +218,63 @@ class QueueDelivery(QueueBase):
         self.assertEqual(self.inbox(), [])
 
 
+class QueueCli(QueueBase):
+    """tessera queue list|hold|release|kick|drop|requiretls."""
+    QUEUE = ("retry_first = 1h\nretry_max = 2h\ngive_up_after = 5d\n"
+             "delay_notice_after = 0\n")
+
+    def cli(self, *args):
+        r = h.run_cli(["queue", *args], config=self.cfg)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_list_hold_release_kick_requiretls_drop(self):
+        self.submit(["temp1@remote.test"])
+        self.srv.wait_log(r"queue deferred id=1 to=<temp1@remote.test>")
+        self.submit(["temp2@remote.test"], msg=body(msgid="<b@x>"))
+        self.srv.wait_log(r"queue deferred id=2 to=<temp2@remote.test>")
+        code, out = self.cli("list")
+        self.assertEqual(code, 0, out)
+        self.assertTrue(out.startswith("ok 2 messages queued\n"), out)
+        self.assertRegex(out, r"(?m)^1 from=<alice@example.org> "
+                         r"account=alice size=\d+ queued=\S+Z hold=no "
+                         r"requiretls=no$")
+        self.assertRegex(out, r"(?m)^  to=<temp1@remote.test> "
+                         r"status=queued attempts=1 next=\S+Z "
+                         r"last=\"451 4.4.1 try later \(qtransport\)\" "
+                         r"remote=mx.qtransport.test \[192.0.2.25\]$")
+        # The next attempt is an hour away: kick makes it now.
+        self.assertEqual(self.cli("kick", "1"), (0, "ok queue kick done\n"))
+        self.srv.wait_log(r"qtransport result id=1 to=temp1@remote.test "
+                          r"attempt=2")
+        # Held messages are not attempted, even when kicked.
+        self.assertEqual(self.cli("hold", "--all")[0], 0)
+        self.assertEqual(self.cli("kick", "2")[0], 0)
+        time.sleep(0.5)
+        self.assertNotIn("id=2 to=temp2@remote.test attempt=2",
+                         self.srv.log())
+        self.assertIn("hold=yes", self.cli("list")[1])
+        self.assertEqual(self.cli("release", "2")[0], 0)
+        self.srv.wait_log(r"qtransport result id=2 to=temp2@remote.test "
+                          r"attempt=2")
+        self.assertEqual(self.cli("requiretls", "1", "no")[0], 0)
+        self.assertIn("requiretls=no (override no)", self.cli("list")[1])
+        # Bad input: clear errors, exit 1 (server) or 2 (usage).
+        self.assertEqual(self.cli("drop", "99"),
+                         (1, "error no queued message 99\n"))
+        code, out = self.cli("requiretls", "1", "maybe")
+        self.assertEqual(code, 1)
+        self.assertIn("requiretls takes yes, no or default", out)
+        self.assertEqual(self.cli("frobnicate", "1")[0], 1)
+        self.assertEqual(self.cli()[0], 2)
+        # Drop removes message and file, without a DSN.
+        self.assertEqual(self.cli("drop", "--all"),
+                         (0, "ok queue drop done\n"))
+        self.assertEqual(self.cli("list"), (0, "ok 0 messages queued\n"))
+        msgdir = os.path.join(self.cfg.data_dir, "queue", "msg")
+        self.assertEqual(os.listdir(msgdir), [])
+        self.assertEqual(self.inbox(), [])
+
+
 class QueueGiveUp(QueueBase):
     QUEUE = ("retry_first = 200ms\nretry_max = 400ms\n"
              "give_up_after = 1500ms\ndelay_notice_after = 500ms\n")
