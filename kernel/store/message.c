@@ -215,10 +215,15 @@ message_put_file(sqlite3 *db, const char *path, const char *link_from,
 		 bool link_synced, bool defer_sync, const void *data,
 		 size_t len, char **error_r)
 {
-	(void)unlink(path);
 	int err = 0;
 	if (link_from != NULL) {
-		if (link(link_from, path) == 0) {
+		int linked = link(link_from, path);
+		if (linked != 0 && errno == EEXIST) {
+			/* Left by a transaction that never committed. */
+			(void)unlink(path);
+			linked = link(link_from, path);
+		}
+		if (linked == 0) {
 			if (defer_sync)
 				/* "" asks ts__store_sync_dirs for a syncfs. */
 				err = ts__store_dirty_dir(db, "", error_r) == 0
@@ -227,9 +232,11 @@ message_put_file(sqlite3 *db, const char *path, const char *link_from,
 			else if (!link_synced)
 				err = message_fsync_path(path);
 		} else {
+			(void)unlink(path);
 			err = message_copy_file(link_from, path);
 		}
 	} else {
+		(void)unlink(path); /* see above */
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 			      0600);
 		if (fd < 0) {

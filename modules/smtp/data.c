@@ -104,13 +104,19 @@ smtp_spool_work(void *arg)
 		return;
 	}
 	if (sp->fd < 0 && sp->err == 0 && !sp->have_path) {
-		smtp_mkdirs(sp->dir);
 		if (snprintf(sp->path, sizeof(sp->path), "%s/msg-XXXXXX",
 			     sp->dir) >= (int)sizeof(sp->path)) {
 			sp->err = ENAMETOOLONG;
 			return;
 		}
 		sp->fd = mkstemp(sp->path);
+		if (sp->fd < 0 && errno == ENOENT) {
+			/* First message (or the directory was removed). */
+			smtp_mkdirs(sp->dir);
+			snprintf(sp->path, sizeof(sp->path), "%s/msg-XXXXXX",
+				 sp->dir);
+			sp->fd = mkstemp(sp->path);
+		}
 		if (sp->fd < 0) {
 			sp->err = errno;
 			return;
