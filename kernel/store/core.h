@@ -17,8 +17,13 @@
 
 /* Run SQL without results; on failure *error_r (may be NULL) says why. */
 int ts__store_exec(sqlite3 *db, const char *sql, char **error_r);
-/* Prepare or fill *error_r; returns NULL on failure. */
+/*
+ * Prepare or fill *error_r; returns NULL on failure.  Inside a store job
+ * the statement may come from the job's cache (stmt-cache.c): release it
+ * with ts__store_finalize, never sqlite3_finalize.
+ */
 sqlite3_stmt *ts__store_prepare(sqlite3 *db, const char *sql, char **error_r);
+
 /* "what: sqlite's message" as a TS_E_IO error text. */
 int ts__store_sql_error(sqlite3 *db, const char *what, char **error_r);
 /*

@@ -191,7 +191,7 @@ cred_insert(sqlite3 *db, const char *mechanism, const uint8_t *salt,
 	if (rc != SQLITE_OK)
 		*error_r = ts_xasprintf("cannot store %s credentials: %s",
 					mechanism, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc == SQLITE_OK ? 0 : TS_E_IO;
 }
 
@@ -274,10 +274,10 @@ ts__credentials_exist(sqlite3 *db, bool *set_r)
 				       SQLITE_STATIC);
 	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
 		*set_r = sqlite3_column_int64(st, 0) > 0;
-		sqlite3_finalize(st);
+		ts__store_finalize(st);
 		return 0;
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return TS_E_IO;
 }
 
@@ -328,7 +328,7 @@ cred_read_scram(sqlite3 *db, const struct cred_scram *sc,
 	secret->key_len = sc->key_len;
 	ret = 0;
 out:
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -358,7 +358,7 @@ cred_read_cram(sqlite3 *db, struct ts_cram_md5_secret *secret)
 	ts__md5_state_unpack(outer, secret->outer);
 	ret = 0;
 out:
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 

@@ -56,17 +56,6 @@ ts__store_exec(sqlite3 *db, const char *sql, char **error_r)
 	return 0;
 }
 
-sqlite3_stmt *
-ts__store_prepare(sqlite3 *db, const char *sql, char **error_r)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		ts__store_sql_error(db, sql, error_r);
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
 
 /* Step a statement that returns no row (or ignores it) and finalize it. */
 static int
@@ -76,7 +65,7 @@ db_run(sqlite3 *db, sqlite3_stmt *st, char **error_r)
 	int ret = 0;
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		ret = ts__store_sql_error(db, sqlite3_sql(st), error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -169,7 +158,7 @@ db_meta_increment(sqlite3 *db, const char *key, int64_t floor, int64_t *value_r,
 		*value_r = sqlite3_column_int64(st, 0);
 	else
 		ret = ts__store_sql_error(db, key, error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -200,7 +189,7 @@ db_last_message_id(sqlite3 *db, int64_t *id_r, char **error_r)
 		*id_r = sqlite3_column_int64(st, 0);
 	else
 		ret = ts__store_sql_error(db, "last message id", error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -285,7 +274,7 @@ ts__store_sync_dirs(sqlite3 *db, char **error_r)
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = ts__store_sql_error(db, "dirty dirs", error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (ret == 0)
 		ret = ts__store_exec(db, "DELETE FROM temp.dirty_dirs",
 				     error_r);
@@ -306,7 +295,7 @@ ts__store_after_commit(sqlite3 *db, const char *data_dir, const char *account)
 		(void)unlink(path);
 		free(path);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	(void)ts__store_exec(db, "DELETE FROM temp.unlinks", NULL);
 }
 
@@ -399,7 +388,7 @@ ts__store_take_changes(sqlite3 *db, struct ts_store_change **changes_r,
 			.keywords = ts__store_column_dup(st, 7, NULL),
 		};
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE ||
 	    ts__store_exec(db, "DELETE FROM temp.changes", NULL) != 0) {
 		ts__store_changes_free(v, n);
@@ -585,6 +574,10 @@ ts__store_db_close(sqlite3 **db)
 {
 	if (*db == NULL)
 		return;
+	/* Cached statements (stmt-cache.c) end with their connection. */
+	sqlite3_stmt *st;
+	while ((st = sqlite3_next_stmt(*db, NULL)) != NULL)
+		ts__store_finalize(st);
 	sqlite3_close_v2(*db);
 	*db = NULL;
 }
@@ -660,11 +653,11 @@ ts__store_check_counts(sqlite3 *db, char **problems_r)
 				   name, db_col(st, 9), db_col(st, 16));
 	}
 	if (rc != SQLITE_DONE) {
-		sqlite3_finalize(st);
+		ts__store_finalize(st);
 		free(problems);
 		return ts__store_sql_error(db, "check counts", problems_r);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 
 	/* Every message keyword is in its mailbox's keyword set. */
 	st = ts__store_prepare(db,
@@ -688,7 +681,7 @@ ts__store_check_counts(sqlite3 *db, char **problems_r)
 				   (const char *)sqlite3_column_text(st, 3));
 		free(missing);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 
 	/* The account's modseq is at least every message's. */
 	st = ts__store_prepare(
@@ -713,7 +706,7 @@ ts__store_check_counts(sqlite3 *db, char **problems_r)
 					   i == 1 ? "a message" : "a tombstone",
 					   db_col(st, i));
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 
 	if (problems != NULL) {
 		*problems_r = problems;

@@ -596,7 +596,7 @@ export_mailbox(struct export *ex, int64_t box, const char *name)
 			rc = -1;
 		}
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 
 	if (ex->mbox) {
 		export_flush(o);
@@ -656,7 +656,7 @@ export_run(struct export *ex)
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = ts__store_cli_fail("sqlite: %s", sqlite3_errmsg(ex->db));
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	sqlite3_exec(ex->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != 0)
 		return rc;

@@ -62,7 +62,7 @@ mailbox_list(sqlite3 *db)
 		       (long long)sqlite3_column_int64(st, 3),
 		       (long long)sqlite3_column_int64(st, 4));
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (step != SQLITE_DONE)
 		return ts__store_cli_fail("sqlite: %s", sqlite3_errmsg(db));
 	return 0;
@@ -83,7 +83,7 @@ mailbox_total(sqlite3 *db, const char *name)
 	sqlite3_bind_int64(st, 1, id);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return total;
 }
 

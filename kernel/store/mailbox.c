@@ -122,7 +122,7 @@ mailbox_find(sqlite3 *db, const char *name, int64_t *id_r)
 	} else if (rc != SQLITE_DONE) {
 		ret = TS_E_IO;
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -148,7 +148,7 @@ ts__store_mailbox_name(sqlite3 *db, int64_t mailbox_id)
 	char *name = NULL;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		name = ts_xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return name;
 }
 
@@ -163,7 +163,7 @@ mailbox_update2(sqlite3 *db, const char *sql, int64_t a, int64_t b,
 	sqlite3_bind_int64(st, 1, a);
 	sqlite3_bind_int64(st, 2, b);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ts__store_sql_error(db, sql, error_r);
 	return 0;
@@ -190,7 +190,7 @@ ts__store_counts_adjust(sqlite3 *db, int64_t mailbox_id, uint32_t flags,
 	sqlite3_bind_int(st, 5, deleted ? sign : 0);
 	sqlite3_bind_int64(st, 6, sign * (int64_t)size);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ts__store_sql_error(db, "counts", error_r);
 	return 0;
@@ -230,7 +230,7 @@ ts__store_next_uid(sqlite3 *db, int64_t mailbox_id, uint32_t *uid_r,
 	} else {
 		ret = ts__store_sql_error(db, "next uid", error_r);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -248,14 +248,14 @@ ts__store_mailbox_add_keywords(sqlite3 *db, int64_t mailbox_id,
 		return TS_E_IO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		ts__store_finalize(st);
 		return ts__store_sql_error(db, "mailbox keywords", error_r);
 	}
 	char *name = ts_xstrdup((const char *)sqlite3_column_text(st, 0));
 	const char *old = (const char *)sqlite3_column_text(st, 1);
 	char *merged = ts__store_keywords_union(old, keywords);
 	bool changed = strcmp(merged, old) != 0;
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	int ret = 0;
 	if (changed) {
 		st = ts__store_prepare(
@@ -269,7 +269,7 @@ ts__store_mailbox_add_keywords(sqlite3 *db, int64_t mailbox_id,
 			if (sqlite3_step(st) != SQLITE_DONE)
 				ret = ts__store_sql_error(db, "keywords",
 							  error_r);
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		}
 		struct ts_store_change c = {
 			.kind = TS_CHANGE_MAILBOX_KEYWORDS,
@@ -322,7 +322,7 @@ mailbox_insert(sqlite3 *db, const char *name, const char *special_use,
 	sqlite3_bind_int64(st, 3, uidvalidity);
 	sqlite3_bind_int64(st, 4, (int64_t)modseq);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ts__store_sql_error(db, "create mailbox", error_r);
 	*id_r = sqlite3_last_insert_rowid(db);
@@ -402,7 +402,7 @@ mailbox_has_children(sqlite3 *db, const char *name, bool *yes_r)
 		return TS_E_IO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return TS_E_IO;
 	*yes_r = rc == SQLITE_ROW;
@@ -434,7 +434,7 @@ mailbox_rename_inbox(sqlite3 *db, int64_t inbox, const char *to, char **error_r)
 		}
 		uids[n++] = (uint32_t)sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	ret = n > 0 ? ts__store_move(db, inbox, uids, n, to_id, NULL, error_r)
 		    : 0;
 	free(uids);
@@ -505,7 +505,7 @@ ts__store_mailbox_rename(sqlite3 *db, const char *from, const char *to,
 		boxes[n++].name =
 			ts_xstrdup((const char *)sqlite3_column_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		char *new_name = ts_xasprintf("%s%s", t, boxes[i].name + flen);
 		if (ts__store_mailbox_name_problem(new_name) != NULL) {
@@ -534,7 +534,7 @@ ts__store_mailbox_rename(sqlite3 *db, const char *from, const char *to,
 				ret = ts__store_sql_error(db, "rename",
 							  error_r);
 			}
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		} else if (ret == 0) {
 			ret = TS_E_IO;
 		}
@@ -593,7 +593,7 @@ ts__store_mailbox_delete(sqlite3 *db, const char *name, char **error_r)
 	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW)
 		ret = ts__store_unlink_later(db, sqlite3_column_int64(st, 0),
 					     error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	static const char *const deletes[] = {
 		"DELETE FROM messages WHERE mailbox_id = ?",
 		"DELETE FROM expunged WHERE mailbox_id = ?",
@@ -608,7 +608,7 @@ ts__store_mailbox_delete(sqlite3 *db, const char *name, char **error_r)
 		sqlite3_bind_int64(st, 1, id);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			ret = ts__store_sql_error(db, deletes[i], error_r);
-		sqlite3_finalize(st);
+		ts__store_finalize(st);
 	}
 	uint64_t modseq = 0;
 	if (ret == 0 && ts__store_next_modseq(db, &modseq) != 0)
@@ -667,7 +667,7 @@ ts__store_mailbox_list(sqlite3 *db, struct ts_mailbox_info **boxes_r,
 			.keywords = ts__store_column_dup(st, 12, NULL),
 		};
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE) {
 		ts__store_mailbox_list_free(v, n);
 		return TS_E_IO;

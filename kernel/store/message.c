@@ -331,7 +331,7 @@ message_thread(sqlite3 *db, int64_t id, int64_t received,
 		ret = sqlite3_step(st) == SQLITE_DONE
 			      ? 0
 			      : ts__store_sql_error(db, "thread", error_r);
-		sqlite3_finalize(st);
+		ts__store_finalize(st);
 	}
 	*muted_r = r.muted;
 	free(r.parent_ids);
@@ -374,7 +374,7 @@ message_insert(sqlite3 *db, int64_t id, int64_t mailbox_id, uint32_t uid,
 	sqlite3_bind_int64(st, 13, h->sent);
 	sqlite3_bind_int(st, 14, msg->from_reject);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ts__store_sql_error(db, "insert message", error_r);
 	return 0;
@@ -455,7 +455,7 @@ ts__store_add_message(sqlite3 *db, const char *data_dir, const char *account,
 			sqlite3_bind_int64(st, 2, id);
 			if (sqlite3_step(st) == SQLITE_DONE)
 				ret = 0;
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		}
 		if (ret != 0)
 			goto out;
@@ -523,7 +523,7 @@ message_get(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 	} else if (rc != SQLITE_DONE) {
 		ret = TS_E_IO;
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 
@@ -558,7 +558,7 @@ message_tombstone(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, (int64_t)modseq);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc == SQLITE_DONE
 		       ? 0
 		       : ts__store_sql_error(db, "tombstone", error_r);
@@ -610,7 +610,7 @@ ts__store_set_flags(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
 					      ? 0
 					      : ts__store_sql_error(db, "flags",
 								    error_r);
-				sqlite3_finalize(st);
+				ts__store_finalize(st);
 			}
 			if (ret == 0)
 				ret = ts__store_counts_adjust(
@@ -684,7 +684,7 @@ ts__store_move(sqlite3 *db, int64_t from_id, const uint32_t *uids, size_t count,
 				      ? 0
 				      : ts__store_sql_error(db, "move",
 							    error_r);
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		}
 		if (ret == 0)
 			ret = message_tombstone(db, from_id, uids[i], modseq,
@@ -792,7 +792,7 @@ ts__store_copy(sqlite3 *db, const char *data_dir, const char *account,
 				      ? 0
 				      : ts__store_sql_error(db, "copy",
 							    error_r);
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		} else if (ret == 0) {
 			ret = TS_E_IO;
 		}
@@ -850,7 +850,7 @@ ts__store_expunge(sqlite3 *db, int64_t mailbox_id, const uint32_t *uids,
 				      ? 0
 				      : ts__store_sql_error(db, "expunge",
 							    error_r);
-			sqlite3_finalize(st);
+			ts__store_finalize(st);
 		}
 		if (ret == 0)
 			ret = message_tombstone(db, mailbox_id, uids[i], modseq,
@@ -920,7 +920,7 @@ ts__store_message_list(sqlite3 *db, int64_t mailbox_id, uint32_t uid_first,
 			.from_reject = sqlite3_column_int(st, 15) != 0,
 		};
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (rc != SQLITE_DONE) {
 		ts__store_message_list_free(v, n);
 		return TS_E_IO;

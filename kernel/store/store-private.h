@@ -103,6 +103,28 @@ char *ts__store_account_dir(const char *data_dir, const char *account);
 char *ts__store_message_path(const char *data_dir, const char *account,
 			     int64_t message_id);
 
+/* Prepared statements a store's write connection keeps (stmt-cache.c). */
+#define TS__STMT_CACHE_MAX 64
+struct ts__stmt_entry {
+	sqlite3_stmt *st;
+	bool in_use;
+};
+struct ts__stmt_cache {
+	sqlite3 *db;
+	struct ts__stmt_entry entries[TS__STMT_CACHE_MAX];
+	size_t count;
+};
+/* The running job (this thread) uses cache for db, until _leave. */
+void ts__store_cache_enter(struct ts__stmt_cache *cache, sqlite3 *db);
+void ts__store_cache_leave(void);
+/* The connection was closed (its statements with it). */
+void ts__store_cache_forget(struct ts__stmt_cache *cache);
+/*
+ * Give a statement back to the running job's cache, or finalize it;
+ * every statement of store code ends here (NULL is fine).
+ */
+void ts__store_finalize(sqlite3_stmt *st);
+
 /*
  * Open an account's database, creating directories, schema and the
  * default mailboxes on first use, with busy_timeout set so a CLI and the
@@ -111,6 +133,7 @@ char *ts__store_message_path(const char *data_dir, const char *account,
  */
 int ts__store_db_open(const char *data_dir, const char *account,
 		      sqlite3 **db_r, char **error_r);
+/* Finalizes every statement of the connection (cached ones too). */
 void ts__store_db_close(sqlite3 **db);
 
 /* The next modseq of the account (inside a write transaction). */

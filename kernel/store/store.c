@@ -87,6 +87,7 @@ struct ts_store {
 	struct ts_store *next; /* registry list */
 
 	sqlite3 *db; /* used only by the running job */
+	struct ts__stmt_cache cache; /* db's statements (stmt-cache.c) */
 	struct store_op *queue, **queue_tail;
 	bool busy;
 	bool reporting; /* in store_job_done: requests queued wait */
@@ -331,15 +332,15 @@ store_batch_fail(struct ts_store *s, int status, const char *error)
 }
 
 static void
-store_job_run(void *arg)
+store_job_body(struct ts_store *s)
 {
-	struct ts_store *s = arg;
 	char *error = NULL;
 	if (s->db == NULL) {
 		if (ts__store_db_open(s->data_dir, s->account, &s->db,
 				      &error) != 0 ||
 		    ts__store_track_changes(s->db) != 0) {
 			ts__store_db_close(&s->db);
+			ts__store_cache_forget(&s->cache);
 			store_batch_fail(s, TS_E_IO,
 					 error != NULL ? error
 						       : "cannot open store");
@@ -347,6 +348,7 @@ store_job_run(void *arg)
 			return;
 		}
 	}
+	ts__store_cache_enter(&s->cache, s->db);
 	if (ts__store_exec(s->db, "BEGIN IMMEDIATE", &error) != 0) {
 		store_batch_fail(s, TS_E_IO, error);
 		free(error);
@@ -380,6 +382,15 @@ store_job_run(void *arg)
 	ts__store_after_commit(s->db, s->data_dir, s->account);
 	if (writes)
 		s->commits++;
+}
+
+static void
+store_job_run(void *arg)
+{
+	struct ts_store *s = arg;
+	store_job_body(s);
+	/* The cache is this job's only while it runs on this thread. */
+	ts__store_cache_leave();
 }
 
 /* --- back on the loop ----------------------------------------------------- */
@@ -764,7 +775,7 @@ ts_store_message_read(struct ts_store *store, int64_t message_id, int *fd_r,
 			ret = 0;
 		}
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	uv_mutex_unlock(&store->read_lock);
 	return ret;
 }

@@ -103,7 +103,7 @@ sync_copy_run(sqlite3 *db, const char *data_dir, const char *account, void *arg,
 	sqlite3_bind_int64(st, 1, b);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		op->uidvalidity = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	op->new_uids = ts_xcalloc(op->count != 0 ? op->count : 1,
 				  sizeof(*op->new_uids));
 	if (op->move)
@@ -183,7 +183,7 @@ sync_flags_run(sqlite3 *db, const char *data_dir, const char *account,
 		else
 			apply[n++] = op->uids[i];
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	ret = ts__store_set_flags(db, box, apply, n, &op->change, error_r);
 	free(apply);
 	return ret;
@@ -253,7 +253,7 @@ sync_vanished_run(sqlite3 *db, const char *data_dir, const char *account,
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		sync_list_add(op, (uint32_t)sqlite3_column_int64(st, 0));
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc == SQLITE_DONE ? 0
 				 : ts__store_sql_error(db, "vanished", error_r);
 }
@@ -305,7 +305,7 @@ sync_subscribe_run(sqlite3 *db, const char *data_dir, const char *account,
 	ret = sqlite3_step(st) == SQLITE_DONE
 		      ? 0
 		      : ts__store_sql_error(db, "subscribe", error_r);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return ret;
 }
 

@@ -127,7 +127,7 @@ thread_find_reference(sqlite3 *db, int64_t id,
 			break;
 		}
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc < 0 ? rc : 0;
 }
 
@@ -158,7 +158,7 @@ thread_find_subject(sqlite3 *db, int64_t id, int64_t received,
 		rc = TS_E_IO;
 	else
 		rc = thread_step_row(st, row);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc;
 }
 
@@ -227,7 +227,7 @@ thread_remember_pending(sqlite3 *db, int64_t id,
 		    sqlite3_step(st) != SQLITE_DONE)
 			rc = TS_E_IO;
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc;
 }
 
@@ -303,7 +303,7 @@ thread_load_waiters(sqlite3 *db, int64_t id, const struct ts__thread_headers *h,
 		w->muted = sqlite3_column_int(st, 4) != 0;
 		w->collapsed = sqlite3_column_int(st, 5) != 0;
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return rc;
 }
 
@@ -376,8 +376,8 @@ thread_move_descendants(sqlite3 *db, int64_t child, int64_t old_thread,
 	}
 	free(ids);
 	free(lists);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
+	ts__store_finalize(sel);
+	ts__store_finalize(upd);
 	free(old_prefix);
 	free(new_prefix);
 	return rc;
@@ -409,7 +409,7 @@ thread_adopt(sqlite3 *db, int64_t id, const struct ts__thread_result *r,
 	     sqlite3_bind_int64(st, 4, w->id) != SQLITE_OK ||
 	     sqlite3_step(st) != SQLITE_DONE))
 		rc = TS_E_IO;
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	st = NULL;
 	/* References as far as the new parent no longer matter. */
 	if (rc == 0)
@@ -421,7 +421,7 @@ thread_adopt(sqlite3 *db, int64_t id, const struct ts__thread_result *r,
 			sqlite3_bind_int64(st, 2, w->distance) != SQLITE_OK ||
 			sqlite3_step(st) != SQLITE_DONE))
 		rc = TS_E_IO;
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	free(parent_ids);
 	return rc;
 }

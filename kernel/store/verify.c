@@ -150,7 +150,7 @@ verify_meta(struct verify *v, const char *key)
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		value = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return value;
 }
 
@@ -183,7 +183,7 @@ verify_load_boxes(struct verify *v)
 				       (long long)sqlite3_column_int64(st, 3),
 				       (long long)v->modseq);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return step == SQLITE_DONE ? 0 : -1;
 }
 
@@ -319,7 +319,7 @@ verify_messages(struct verify *v)
 				     parents != NULL ? parents : "");
 		free(where);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	if (step != SQLITE_DONE)
 		return -1;
 
@@ -389,7 +389,7 @@ verify_tombstones(struct verify *v)
 				       "message with that uid exists",
 				       box->name, (long long)uid);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	return step == SQLITE_DONE ? 0 : -1;
 }
 
@@ -509,7 +509,7 @@ verify_recheck(struct verify *v)
 				       (long long)id, path);
 		free(path);
 	}
-	sqlite3_finalize(st);
+	ts__store_finalize(st);
 	sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL);
 }
 
