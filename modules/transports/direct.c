@@ -1,0 +1,968 @@
+/*
+ * modules/transports/direct.c — the "direct" transport: deliver to the
+ * recipient domain's own mail servers.
+ *
+ * A *session* serves one delivery (the kernel's struct ts_delivery): it
+ * opens the queued message on the work pool, looks up the domain's MX
+ * records, then tries the hosts in order (mx.c), each through its A and
+ * AAAA addresses (ts_conn_connect tries the addresses of one host).  An
+ * *attempt* is one connection to one host, driven by the pure SMTP
+ * client (client.c): this file only moves bytes between it and the
+ * connection, streams the message to it from the work pool with
+ * back-pressure, and runs its timers.  When an attempt fails at the host
+ * level (no connection, refused greeting, TLS failure) the next host is
+ * tried — after one more try on the same host without STARTTLS when an
+ * opportunistic handshake failed; otherwise its per-recipient results end
+ * the delivery.  An
+ * attempt outlives its session when the session ends first (QUIT still
+ * going out, a read in flight): it is then *detached* and frees itself.
+ *
+ * Per-host connection reuse and concurrency limits belong between
+ * tr_session_next_host and tr_attempt_start: a session would borrow an
+ * idle connection to the host (after RSET) or wait for a slot.  Today
+ * one session delivers one delivery over connections of its own.
+ *
+ * Everything here runs on the event-loop thread, except the work
+ * functions, which touch only their job.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <idn2.h>
+
+#include "client.h"
+#include "transports.h"
+
+/* Bytes read from the message file per work item. */
+#define TR_CHUNK (64 * 1024)
+/* Read more of the message while less than this waits to be sent. */
+#define TR_LOW_WATER (256 * 1024)
+/* How long a finished attempt waits for the reply to QUIT. */
+#define TR_QUIT_WAIT_MS 10000
+
+/* The queued message, shared by the session and reads in flight. */
+struct tr_message {
+	unsigned refs;
+	int fd;
+	char *prefix;
+	size_t prefix_len;
+};
+
+struct tr_session;
+
+/* One connection to one host. */
+struct tr_attempt {
+	struct tr_session *s; /* NULL once detached */
+	struct ts_ctx *ctx;
+	unsigned refs; /* the connection, a read in flight */
+	struct ts_conn *conn; /* NULL once it closed or failed */
+	struct tr_client *client;
+	struct ts_timer *timer;
+	char *helo_name;
+	char *host; /* the host name (or address literal) */
+	bool literal; /* host is a numeric address: no SNI, no name check */
+	char **addrs; /* the addresses tried, for a retry without TLS */
+	size_t addr_count;
+	bool no_tls; /* this attempt does not try STARTTLS */
+	bool tls_failed; /* STARTTLS was answered, the handshake failed */
+	bool handshaking; /* between starting TLS and tls_ready */
+	char *remote; /* "mx.example.org [192.0.2.1]" once connected */
+	struct tr_message *msg; /* referenced while streaming */
+	bool prefix_sent;
+	bool reading; /* a read is in flight */
+	uint64_t offset; /* of the next read in the file */
+	bool ended; /* its results were taken */
+};
+
+/* One delivery. */
+struct tr_session {
+	struct ts_ctx *ctx;
+	struct ts_delivery *d;
+	char *domain; /* A-labels */
+	const struct ts_txn_rcpt **rcpts;
+	size_t rcpt_count;
+	bool requiretls;
+
+	struct tr_open_job *open_job; /* opening the message, or NULL */
+	struct tr_message *msg; /* NULL until opened */
+	bool open_failed;
+
+	struct ts_dns_query *q_mx, *q_aaaa, *q_a;
+	struct tr_hosts hosts;
+	size_t next_host;
+	/* addresses of the host being resolved, per family */
+	char **addrs6, **addrs4;
+	size_t count6, count4;
+	enum tr_addr_status st6, st4;
+	unsigned lookups; /* address lookups in flight */
+
+	struct tr_attempt *att; /* the current attempt, or NULL */
+	/* what to say when every host failed */
+	struct tr_result last;
+	char *last_remote; /* the host that said it, or NULL */
+	/* the end, when it waits for the message's open to finish */
+	bool finishing;
+	struct tr_result fin;
+	char *fin_remote;
+};
+
+static void tr_session_next_host(struct tr_session *s);
+static void tr_attempt_pump(struct tr_attempt *a, enum tr_want w);
+static void tr_attempt_read(struct tr_attempt *a);
+static void tr_session_try_end(struct tr_session *s);
+static void tr_attempt_start(struct tr_session *s, const char *host,
+			     bool literal, char **addrs, size_t count,
+			     bool no_tls);
+
+/* --- the message --------------------------------------------------------- */
+
+static void
+tr_message_unref(struct tr_message **mp)
+{
+	struct tr_message *m = *mp;
+	*mp = NULL;
+	if (m == NULL || --m->refs > 0)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->prefix);
+	free(m);
+}
+
+/*
+ * ts_delivery_open on the pool; the session may be gone when it ends.
+ * The delivery is freed as soon as `cancel` returns, so the pool thread
+ * must not call ts_delivery_open after that: `lock` makes "not
+ * cancelled, so open" one step.  A cancel that races an open in progress
+ * waits for that open (a file open; rare: only a cancel at that moment).
+ */
+struct tr_open_job {
+	pthread_mutex_t lock;
+	bool cancelled; /* under lock */
+	struct tr_session *s; /* NULL when the session went away */
+	struct ts_delivery *d;
+	int rc;
+	struct tr_message *msg;
+};
+
+static void
+tr_open_work(void *arg)
+{
+	struct tr_open_job *job = arg;
+	struct tr_message *m = job->msg;
+	pthread_mutex_lock(&job->lock);
+	if (job->cancelled)
+		job->rc = TS_E_STATE;
+	else
+		job->rc = ts_delivery_open(job->d, &m->fd, &m->prefix,
+					   &m->prefix_len);
+	pthread_mutex_unlock(&job->lock);
+}
+
+/* The session lets go of the job: ts_delivery_open must not start. */
+static void
+tr_open_job_orphan(struct tr_open_job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	job->cancelled = true;
+	job->s = NULL;
+	job->d = NULL;
+	pthread_mutex_unlock(&job->lock);
+}
+
+static void
+tr_open_done(void *arg, int status)
+{
+	struct tr_open_job *job = arg;
+	struct tr_session *s = job->s;
+	if (status == 0 && job->rc == 0 && s != NULL) {
+		s->msg = job->msg;
+		job->msg = NULL;
+	} else if (s != NULL) {
+		s->open_failed = true;
+		ts_log(s->ctx, TS_LOG_WARN,
+		       "cannot open queued message id=%s: %s",
+		       ts_delivery_id(s->d), ts_strerror(job->rc));
+	}
+	tr_message_unref(&job->msg);
+	if (s != NULL)
+		s->open_job = NULL;
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+	if (s != NULL && s->finishing) {
+		tr_session_try_end(s);
+		return;
+	}
+	if (s != NULL && s->att != NULL && s->att->client != NULL &&
+	    tr_client_wants_body(s->att->client))
+		tr_attempt_read(s->att);
+}
+
+/* --- attempts ------------------------------------------------------------ */
+
+static void
+tr_attempt_unref(struct tr_attempt *a)
+{
+	if (--a->refs > 0)
+		return;
+	ts_timer_free(&a->timer);
+	tr_client_free(&a->client);
+	tr_message_unref(&a->msg);
+	tr_addrs_free(&a->addrs, a->addr_count);
+	free(a->helo_name);
+	free(a->host);
+	free(a->remote);
+	free(a);
+}
+
+/*
+ * Cut the attempt loose from its session: it finishes its QUIT (or is
+ * closed at once when it was not done) and frees itself.
+ */
+static void
+tr_attempt_detach(struct tr_attempt *a)
+{
+	if (a->s != NULL && a->s->att == a)
+		a->s->att = NULL;
+	a->s = NULL;
+	if (a->conn == NULL)
+		return;
+	if (a->client == NULL || !tr_client_done(a->client)) {
+		ts_conn_close(a->conn, "cancelled");
+	} else if (!ts_conn_closing(a->conn)) {
+		ts_timer_start(a->timer, TR_QUIT_WAIT_MS, 0);
+	}
+}
+
+static void
+tr_session_free(struct tr_session *s)
+{
+	if (s->att != NULL)
+		tr_attempt_detach(s->att);
+	if (s->open_job != NULL)
+		tr_open_job_orphan(s->open_job);
+	ts_dns_cancel(&s->q_mx);
+	ts_dns_cancel(&s->q_aaaa);
+	ts_dns_cancel(&s->q_a);
+	tr_message_unref(&s->msg);
+	tr_hosts_free(&s->hosts);
+	tr_addrs_free(&s->addrs6, s->count6);
+	tr_addrs_free(&s->addrs4, s->count4);
+	free(s->last.text);
+	free(s->last_remote);
+	free(s->fin.text);
+	free(s->fin_remote);
+	free(s->rcpts);
+	free(s->domain);
+	free(s);
+}
+
+/*
+ * The delivery's end once nothing runs on the pool with it: a pool
+ * thread inside ts_delivery_open must not see it freed.
+ */
+static void
+tr_session_try_end(struct tr_session *s)
+{
+	if (s->open_job != NULL)
+		return; /* tr_open_done comes back here */
+	const struct tr_result *f = &s->fin;
+	ts_log(s->ctx, TS_LOG_INFO,
+	       "delivery ended id=%s domain=%s code=%d status=%s remote=\"%s\" "
+	       "text=\"%s\"",
+	       ts_delivery_id(s->d), s->domain, f->code, f->enhanced,
+	       s->fin_remote != NULL ? s->fin_remote : "", f->text);
+	ts_delivery_set_data(s->d, NULL);
+	ts_delivery_finish(s->d, f->code, f->enhanced, f->text, s->fin_remote);
+	tr_session_free(s);
+}
+
+/*
+ * End the delivery with one result for every recipient without one
+ * (strings copied).  Stops everything the session still does; the
+ * session is gone afterwards, or as soon as the message's open ends.
+ */
+static void
+tr_session_finish(struct tr_session *s, int code, const char *enhanced,
+		  const char *text, const char *remote)
+{
+	s->finishing = true;
+	s->fin.code = code;
+	snprintf(s->fin.enhanced, sizeof(s->fin.enhanced), "%s", enhanced);
+	s->fin.text = ts_xstrdup(text);
+	s->fin_remote = remote != NULL ? ts_xstrdup(remote) : NULL;
+	if (s->att != NULL)
+		tr_attempt_detach(s->att);
+	ts_dns_cancel(&s->q_mx);
+	ts_dns_cancel(&s->q_aaaa);
+	ts_dns_cancel(&s->q_a);
+	tr_session_try_end(s);
+}
+
+/* Remember a host-level failure for when no host is left. */
+static void
+tr_session_note_failure(struct tr_session *s, int code, const char *enhanced,
+			const char *text, const char *remote)
+{
+	/* A temporary failure anywhere beats a permanent one elsewhere:
+	 * another attempt may still reach that host. */
+	if (s->last.code / 100 == 4 && code / 100 == 5)
+		return;
+	free(s->last.text);
+	s->last.code = code;
+	snprintf(s->last.enhanced, sizeof(s->last.enhanced), "%s", enhanced);
+	s->last.text = ts_xstrdup(text);
+	free(s->last_remote);
+	s->last_remote = remote != NULL ? ts_xstrdup(remote) : NULL;
+}
+
+/* The attempt's client is done: take its results. */
+static void
+tr_attempt_end(struct tr_attempt *a)
+{
+	struct tr_session *s = a->s;
+	a->ended = true;
+	if (s == NULL)
+		return;
+	struct tr_client *c = a->client;
+	if (tr_client_saw_ehlo(c))
+		ts_delivery_note_tls(s->d, a->host, tr_client_saw_starttls(c),
+				     tr_client_saw_requiretls(c));
+	if (tr_client_host_failed(c) && a->tls_failed && !a->no_tls &&
+	    !s->requiretls) {
+		/*
+		 * Opportunistic TLS that fails must not stop the mail (RFC
+		 * 7435): once more, without STARTTLS.  A TLS policy (DANE,
+		 * MTA-STS, the outbound_tls_policy hook) will forbid this.
+		 */
+		ts_log(s->ctx, TS_LOG_INFO,
+		       "tls failed, retrying without it id=%s host=%s",
+		       ts_delivery_id(s->d), a->host);
+		tr_attempt_detach(a);
+		tr_attempt_start(s, a->host, a->literal, a->addrs,
+				 a->addr_count, true);
+		return;
+	}
+	if (tr_client_host_failed(c)) {
+		const struct tr_result *r = tr_client_result(c, 0);
+		/* Name the host: as `remote` when it answered, else in the
+		 * text (our own reasons, connection failures). */
+		char *text = r->remote ? ts_xstrdup(r->text)
+				       : ts_xasprintf("%s: %s",
+						      a->remote ? a->remote
+								: a->host,
+						      r->text);
+		ts_log(s->ctx, TS_LOG_INFO,
+		       "host failed id=%s host=%s code=%d text=\"%s\"",
+		       ts_delivery_id(s->d), a->host, r->code, r->text);
+		tr_session_note_failure(s, r->code, r->enhanced, text,
+					r->remote ? a->remote : NULL);
+		free(text);
+		tr_attempt_detach(a);
+		tr_session_next_host(s);
+		return;
+	}
+	for (size_t i = 0; i < s->rcpt_count; i++) {
+		const struct tr_result *r = tr_client_result(c, i);
+		ts_delivery_rcpt_result(s->d, i, r->code, r->enhanced, r->text,
+					r->remote ? a->remote : NULL);
+	}
+	const struct tr_result *r0 = tr_client_result(c, 0);
+	tr_session_finish(s, r0->code, r0->enhanced, r0->text,
+			  r0->remote ? a->remote : NULL);
+}
+
+/* (Re)arm the timer for what the client waits for now. */
+static void
+tr_attempt_arm(struct tr_attempt *a)
+{
+	const struct tr_settings *set = tr_settings(a->ctx);
+	uint64_t ms = tr_client_timeout_kind(a->client) == TR_TIMEOUT_FINAL
+			      ? set->data_timeout_ms
+			      : set->command_timeout_ms;
+	if (a->ended)
+		ms = TR_QUIT_WAIT_MS;
+	ts_timer_start(a->timer, ms, 0);
+}
+
+/* Send what the client produced and do what it wants next. */
+static void
+tr_attempt_pump(struct tr_attempt *a, enum tr_want w)
+{
+	size_t len;
+	const char *out = tr_client_output(a->client, &len);
+	if (len > 0 && a->conn != NULL && !ts_conn_closing(a->conn)) {
+		if (ts_log_enabled(a->ctx, TS_LOG_TRACE) && w != TR_WANT_BODY)
+			ts_conn_log(a->conn, a->ctx, TS_LOG_TRACE,
+				    "smtp client sends \"%.*s\"",
+				    (int)(len > 200 ? 200 : len), out);
+		if (ts_conn_write(a->conn, out, len) != 0)
+			tr_client_fail(a->client, 451, "4.4.2",
+				       "cannot send to the server "
+				       "(connection closing or output budget "
+				       "exceeded)",
+				       true);
+	}
+	tr_client_output_clear(a->client);
+	if (tr_client_done(a->client) && !a->ended) {
+		tr_attempt_end(a);
+		/* a->s may be gone now; a itself lives on its refs */
+	}
+	if (a->conn == NULL)
+		return;
+	switch (w) {
+	case TR_WANT_STARTTLS: {
+		struct tr_session *s = a->s;
+		const struct tr_settings *set = tr_settings(a->ctx);
+		/* Opportunistic: encrypt, check nothing, send SNI.  The
+		 * outbound_tls_policy hook (DANE, MTA-STS) will choose
+		 * here later.  REQUIRETLS (RFC 8689 4.2.1): PKIX against
+		 * the MX host name. */
+		struct ts_tls_client_opts opts = {
+			.verify = s != NULL && s->requiretls
+					  ? TS_TLS_VERIFY_PKIX
+					  : TS_TLS_VERIFY_NONE,
+			.ca_file = set->tls_ca_file,
+		};
+		/* No SNI for an address literal (RFC 6066 3), but PKIX
+		 * still needs the address to check. */
+		if (!a->literal || opts.verify == TS_TLS_VERIFY_PKIX)
+			opts.server_name = a->host;
+		if (ts_conn_starttls_client(a->conn, &opts) != 0) {
+			a->tls_failed = true;
+			tr_client_fail(a->client, 451, "4.7.5",
+				       "cannot start TLS", true);
+			if (!a->ended)
+				tr_attempt_end(a);
+			if (a->conn != NULL)
+				ts_conn_close(a->conn, "starttls failed");
+			return;
+		}
+		a->handshaking = true;
+		break;
+	}
+	case TR_WANT_BODY:
+		tr_attempt_read(a);
+		break;
+	case TR_WANT_CLOSE:
+		ts_conn_close(a->conn, "done");
+		return;
+	case TR_WANT_REPLY:
+		break;
+	}
+	tr_attempt_arm(a);
+}
+
+/* --- streaming the message ---------------------------------------------- */
+
+struct tr_read_job {
+	struct tr_attempt *a;
+	struct tr_message *msg;
+	uint64_t offset;
+	char buf[TR_CHUNK];
+	ssize_t got;
+	int err;
+};
+
+static void
+tr_read_work(void *arg)
+{
+	struct tr_read_job *job = arg;
+	do {
+		job->got = pread(job->msg->fd, job->buf, sizeof(job->buf),
+				 (off_t)job->offset);
+	} while (job->got < 0 && errno == EINTR);
+	job->err = job->got < 0 ? errno : 0;
+}
+
+static void
+tr_read_done(void *arg, int status)
+{
+	struct tr_read_job *job = arg;
+	struct tr_attempt *a = job->a;
+	a->reading = false;
+	bool live = a->s != NULL && a->conn != NULL && !a->ended &&
+		    tr_client_wants_body(a->client);
+	if (live) {
+		enum tr_want w;
+		if (status != 0 || job->got < 0) {
+			char *t =
+				ts_xasprintf("cannot read the queued "
+					     "message: %s",
+					     status != 0 ? ts_strerror(status)
+							 : strerror(job->err));
+			tr_client_fail(a->client, 451, "4.3.0", t, false);
+			free(t);
+			w = TR_WANT_CLOSE;
+		} else if (job->got == 0) {
+			w = tr_client_body_end(a->client);
+		} else {
+			a->offset += (uint64_t)job->got;
+			w = tr_client_body(a->client, job->buf,
+					   (size_t)job->got);
+		}
+		tr_attempt_pump(a, w);
+	}
+	tr_message_unref(&job->msg);
+	free(job);
+	tr_attempt_unref(a);
+}
+
+/*
+ * Feed the client more of the message if it wants some, the message is
+ * open, nothing is being read and the connection's output is low.
+ */
+static void
+tr_attempt_read(struct tr_attempt *a)
+{
+	struct tr_session *s = a->s;
+	if (s == NULL || a->reading || a->conn == NULL || a->ended ||
+	    !tr_client_wants_body(a->client))
+		return;
+	if (s->open_failed) {
+		tr_client_fail(a->client, 451, "4.3.0",
+			       "cannot open the queued message", false);
+		tr_attempt_pump(a, TR_WANT_CLOSE);
+		return;
+	}
+	if (s->msg == NULL)
+		return; /* tr_open_done calls again */
+	if (a->msg == NULL) {
+		a->msg = s->msg;
+		a->msg->refs++;
+	}
+	if (!a->prefix_sent) {
+		a->prefix_sent = true;
+		if (a->msg->prefix_len > 0) {
+			enum tr_want w = tr_client_body(
+				a->client, a->msg->prefix, a->msg->prefix_len);
+			tr_attempt_pump(a, w);
+			return; /* pump calls back here for the file */
+		}
+	}
+	if (ts_conn_output_pending(a->conn) >= TR_LOW_WATER)
+		return; /* drained calls again */
+	struct tr_read_job *job = ts_xmalloc(sizeof(*job));
+	job->a = a;
+	job->msg = a->msg;
+	job->msg->refs++;
+	job->offset = a->offset;
+	job->got = 0;
+	job->err = 0;
+	a->refs++;
+	a->reading = true;
+	if (ts_work_submit(a->ctx, tr_read_work, tr_read_done, job) != 0) {
+		a->reading = false;
+		tr_message_unref(&job->msg);
+		free(job);
+		a->refs--;
+		tr_client_fail(a->client, 451, "4.3.0",
+			       "tessera is shutting down", false);
+		tr_attempt_pump(a, TR_WANT_CLOSE);
+	}
+}
+
+/* --- the connection's callbacks ------------------------------------------ */
+
+static void
+tr_conn_open(struct ts_conn *conn, const struct ts_hook_result *res)
+{
+	(void)res;
+	struct tr_attempt *a = ts_conn_arg(conn);
+	free(a->remote);
+	a->remote = ts_xasprintf("%s [%s]", a->host, ts_conn_remote_ip(conn));
+	if (a->s != NULL)
+		ts_conn_log(conn, a->ctx, TS_LOG_INFO,
+			    "connected id=%s host=%s", ts_delivery_id(a->s->d),
+			    a->host);
+	tr_attempt_arm(a);
+}
+
+static void
+tr_conn_line(struct ts_conn *conn, const char *line, size_t len)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	if (ts_log_enabled(a->ctx, TS_LOG_TRACE))
+		ts_conn_log(conn, a->ctx, TS_LOG_TRACE,
+			    "smtp client got \"%.*s\"",
+			    (int)(len > 200 ? 200 : len), line);
+	tr_attempt_pump(a, tr_client_line(a->client, line, len));
+}
+
+static void
+tr_conn_line_too_long(struct ts_conn *conn)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	tr_attempt_pump(a, tr_client_line_too_long(a->client));
+}
+
+static void
+tr_conn_tls_ready(struct ts_conn *conn)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	a->handshaking = false;
+	tr_attempt_pump(a, tr_client_tls_ready(a->client));
+}
+
+static void
+tr_conn_drained(struct ts_conn *conn)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	if (!a->ended)
+		tr_attempt_arm(a); /* progress: the data block timer */
+	tr_attempt_read(a);
+}
+
+static void
+tr_conn_close(struct ts_conn *conn)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	a->conn = NULL;
+	ts_timer_stop(a->timer);
+	if (!a->ended && !tr_client_done(a->client)) {
+		const char *why = ts_conn_error(conn);
+		char *t =
+			ts_xasprintf("connection to %s closed: %s",
+				     a->remote ? a->remote : a->host,
+				     why != NULL      ? why
+				     : a->handshaking ? "closed during the "
+							"TLS handshake"
+						      : "closed by the server");
+		/* A TLS failure is about this host: try the next one (or
+		 * this one without TLS). */
+		a->tls_failed = a->handshaking ||
+				(why != NULL && strncmp(why, "tls", 3) == 0);
+		tr_client_fail(a->client, 451,
+			       a->tls_failed ? "4.7.5" : "4.4.2", t, true);
+		free(t);
+	}
+	if (!a->ended)
+		tr_attempt_end(a);
+	tr_attempt_unref(a);
+}
+
+static void
+tr_conn_connect_failed(struct ts_conn *conn, const char *error)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	a->conn = NULL;
+	ts_timer_stop(a->timer);
+	if (!a->ended) {
+		/* error names the addresses; tr_attempt_end adds the host */
+		tr_client_fail(a->client, 451, "4.4.1", error, false);
+		tr_attempt_end(a);
+	}
+	tr_attempt_unref(a);
+}
+
+static const struct ts_protocol tr_smtp_client_protocol = {
+	.open = tr_conn_open,
+	.line = tr_conn_line,
+	.line_too_long = tr_conn_line_too_long,
+	.close = tr_conn_close,
+	.tls_ready = tr_conn_tls_ready,
+	.drained = tr_conn_drained,
+	.connect_failed = tr_conn_connect_failed,
+};
+
+static void
+tr_attempt_timeout(struct ts_timer *timer, void *arg)
+{
+	(void)timer;
+	struct tr_attempt *a = arg;
+	if (a->conn == NULL)
+		return;
+	if (a->ended) {
+		ts_conn_close(a->conn, "quit timeout");
+		return;
+	}
+	tr_client_timeout(a->client);
+	tr_attempt_pump(a, TR_WANT_CLOSE);
+}
+
+/* Connect to one host through its addresses. */
+static void
+tr_attempt_start(struct tr_session *s, const char *host, bool literal,
+		 char **addrs, size_t count, bool no_tls)
+{
+	const struct tr_settings *set = tr_settings(s->ctx);
+	struct tr_attempt *a = ts_xcalloc(1, sizeof(*a));
+	a->s = s;
+	a->ctx = s->ctx;
+	a->refs = 1;
+	a->helo_name = ts_xstrdup(set->helo_name);
+	a->host = ts_xstrdup(host);
+	a->literal = literal;
+	a->no_tls = no_tls;
+	a->addrs = ts_xcalloc(count, sizeof(*a->addrs));
+	for (size_t i = 0; i < count; i++)
+		a->addrs[i] = ts_xstrdup(addrs[i]);
+	a->addr_count = count;
+	a->timer = ts_timer_new(s->ctx, tr_attempt_timeout, a);
+	struct tr_client_params p = {
+		.helo_name = a->helo_name,
+		.mail = ts_delivery_mail(s->d),
+		.rcpts = s->rcpts,
+		.rcpt_count = s->rcpt_count,
+		.size = ts_delivery_size(s->d),
+		.tls = s->requiretls		  ? TR_TLS_REQUIRETLS
+		       : set->starttls && !no_tls ? TR_TLS_OPPORTUNISTIC
+						  : TR_TLS_NEVER,
+	};
+	a->client = tr_client_new(&p);
+	s->att = a;
+	struct ts_connect_opts opts = {
+		.addresses = (const char *const *)addrs,
+		.address_count = count,
+		.port = set->direct_port,
+		.timeout_ms = set->connect_timeout_ms,
+		/* the client judges overlong replies itself */
+		.max_line = TR_REPLY_LINE_MAX + 2,
+		/* our own timers fire first */
+		.idle_timeout_ms =
+			set->data_timeout_ms + set->command_timeout_ms + 60000,
+		.name = host,
+	};
+	a->conn = ts_conn_connect(s->ctx, &opts, &tr_smtp_client_protocol, a);
+	if (a->conn == NULL) {
+		char *t = ts_xasprintf("cannot connect to %s", host);
+		tr_client_fail(a->client, 451, "4.4.1", t, false);
+		free(t);
+		a->refs++; /* tr_attempt_end may detach; keep a until here */
+		tr_attempt_end(a);
+		tr_attempt_unref(a);
+		tr_attempt_unref(a);
+	}
+}
+
+/* --- hosts and addresses ------------------------------------------------- */
+
+static void
+tr_session_addresses_done(struct tr_session *s)
+{
+	const struct tr_settings *set = tr_settings(s->ctx);
+	struct tr_host *h = &s->hosts.hosts[s->next_host - 1];
+	char **first =
+		set->family == TR_FAMILY_IPV4_FIRST ? s->addrs4 : s->addrs6;
+	char **second =
+		set->family == TR_FAMILY_IPV4_FIRST ? s->addrs6 : s->addrs4;
+	size_t n1 = set->family == TR_FAMILY_IPV4_FIRST ? s->count4 : s->count6;
+	size_t n2 = set->family == TR_FAMILY_IPV4_FIRST ? s->count6 : s->count4;
+	if (n1 + n2 == 0) {
+		bool temp = s->st6 == TR_ADDR_TEMP || s->st4 == TR_ADDR_TEMP;
+		char *t;
+		if (temp) {
+			t = ts_xasprintf("%s: temporary DNS failure looking "
+					 "up its address",
+					 h->name);
+			tr_session_note_failure(s, 451, "4.4.3", t, NULL);
+		} else if (s->hosts.implicit) {
+			t = ts_xasprintf("domain %s has no MX and no address "
+					 "records (RFC 5321 5.1)",
+					 s->domain);
+			tr_session_note_failure(s, 550, "5.4.4", t, NULL);
+		} else {
+			t = ts_xasprintf("MX host %s has no address records",
+					 h->name);
+			tr_session_note_failure(s, 451, "4.4.4", t, NULL);
+		}
+		free(t);
+		tr_session_next_host(s);
+		return;
+	}
+	char **all = ts_xcalloc(n1 + n2, sizeof(*all));
+	if (n1 > 0)
+		memcpy(all, first, n1 * sizeof(*all));
+	if (n2 > 0)
+		memcpy(all + n1, second, n2 * sizeof(*all));
+	tr_attempt_start(s, h->name, false, all, n1 + n2, false);
+	free(all);
+}
+
+static void
+tr_session_address_answer(const struct ts_dns_answer *ans, void *arg)
+{
+	struct tr_session *s = arg;
+	const char *why;
+	if (ans->type == TS_DNS_AAAA) {
+		s->q_aaaa = NULL;
+		s->st6 = tr_addrs_from_answers(ans, NULL, TR_FAMILY_IPV6_ONLY,
+					       &s->addrs6, &s->count6, &why);
+	} else {
+		s->q_a = NULL;
+		s->st4 = tr_addrs_from_answers(NULL, ans, TR_FAMILY_IPV4_ONLY,
+					       &s->addrs4, &s->count4, &why);
+	}
+	if (--s->lookups == 0)
+		tr_session_addresses_done(s);
+}
+
+/* Try the next host, or end the delivery when none is left. */
+static void
+tr_session_next_host(struct tr_session *s)
+{
+	if (s->next_host >= s->hosts.count) {
+		if (s->last.code == 0)
+			tr_session_note_failure(s, 451, "4.4.0",
+						"no mail server could be "
+						"reached",
+						NULL);
+		tr_session_finish(s, s->last.code, s->last.enhanced,
+				  s->last.text, s->last_remote);
+		return;
+	}
+	struct tr_host *h = &s->hosts.hosts[s->next_host++];
+	tr_addrs_free(&s->addrs6, s->count6);
+	tr_addrs_free(&s->addrs4, s->count4);
+	s->count6 = s->count4 = 0;
+	s->st6 = s->st4 = TR_ADDR_NONE;
+	if (h->literal) {
+		char *addr = h->name;
+		tr_attempt_start(s, h->name, true, &addr, 1, false);
+		return;
+	}
+	const struct tr_settings *set = tr_settings(s->ctx);
+	s->lookups = 2; /* neither callback runs before both are asked */
+	if (tr_family_wants(set->family, TS_DNS_AAAA))
+		s->q_aaaa = ts_dns_lookup(s->ctx, h->name, TS_DNS_AAAA,
+					  tr_session_address_answer, s);
+	if (s->q_aaaa == NULL) {
+		s->st6 = tr_family_wants(set->family, TS_DNS_AAAA)
+				 ? TR_ADDR_TEMP
+				 : TR_ADDR_NONE;
+		s->lookups--;
+	}
+	if (tr_family_wants(set->family, TS_DNS_A))
+		s->q_a = ts_dns_lookup(s->ctx, h->name, TS_DNS_A,
+				       tr_session_address_answer, s);
+	if (s->q_a == NULL) {
+		s->st4 = tr_family_wants(set->family, TS_DNS_A) ? TR_ADDR_TEMP
+								: TR_ADDR_NONE;
+		s->lookups--;
+	}
+	if (s->lookups == 0)
+		tr_session_addresses_done(s);
+}
+
+static uint32_t
+tr_random(void *arg)
+{
+	(void)arg;
+	return arc4random();
+}
+
+static void
+tr_session_mx_answer(const struct ts_dns_answer *ans, void *arg)
+{
+	struct tr_session *s = arg;
+	s->q_mx = NULL;
+	struct tr_result fail = { 0 };
+	if (tr_mx_hosts(s->domain, ans, tr_random, NULL, &s->hosts, &fail) !=
+	    0) {
+		tr_session_finish(s, fail.code, fail.enhanced, fail.text, NULL);
+		free(fail.text);
+		return;
+	}
+	tr_session_next_host(s);
+}
+
+/* --- the transport service ----------------------------------------------- */
+
+static void
+tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
+{
+	(void)instance;
+	struct tr_session *s = ts_xcalloc(1, sizeof(*s));
+	s->ctx = ctx;
+	s->d = d;
+	s->requiretls = ts_delivery_requiretls(d);
+	s->rcpt_count = ts_delivery_rcpt_count(d);
+	s->rcpts = ts_xcalloc(s->rcpt_count ? s->rcpt_count : 1,
+			      sizeof(*s->rcpts));
+	for (size_t i = 0; i < s->rcpt_count; i++)
+		s->rcpts[i] = ts_delivery_rcpt(d, i);
+	ts_delivery_set_data(d, s);
+	if (s->rcpt_count == 0) {
+		s->domain = ts_xstrdup(ts_delivery_domain(d));
+		tr_session_finish(s, 554, "5.5.0", "no recipients", NULL);
+		return;
+	}
+
+	/* DNS wants A-labels; the queue may hold a UTF-8 domain. */
+	const char *domain = ts_delivery_domain(d);
+	char *alabel = NULL;
+	if (domain[0] != '[' &&
+	    idn2_lookup_u8((const uint8_t *)domain, (uint8_t **)&alabel,
+			   IDN2_NONTRANSITIONAL) != IDN2_OK) {
+		char *t = ts_xasprintf("invalid domain name %s", domain);
+		s->domain = ts_xstrdup(domain);
+		tr_session_finish(s, 553, "5.1.2", t, NULL);
+		free(t);
+		return;
+	}
+	s->domain = ts_xstrdup(alabel != NULL ? alabel : domain);
+	idn2_free(alabel);
+
+	ts_log(ctx, TS_LOG_INFO,
+	       "delivery started id=%s domain=%s rcpts=%zu "
+	       "attempt=%u",
+	       ts_delivery_id(d), s->domain, s->rcpt_count,
+	       ts_delivery_attempt(d));
+
+	/* Open the message while DNS answers. */
+	struct tr_open_job *job = ts_xcalloc(1, sizeof(*job));
+	pthread_mutex_init(&job->lock, NULL);
+	job->s = s;
+	job->d = d;
+	job->msg = ts_xcalloc(1, sizeof(*job->msg));
+	job->msg->refs = 1;
+	job->msg->fd = -1;
+	if (ts_work_submit(ctx, tr_open_work, tr_open_done, job) != 0) {
+		tr_message_unref(&job->msg);
+		pthread_mutex_destroy(&job->lock);
+		free(job);
+		tr_session_finish(s, 451, "4.3.0", "tessera is shutting down",
+				  NULL);
+		return;
+	}
+	s->open_job = job;
+
+	struct tr_result fail = { 0 };
+	int lit = tr_mx_literal(s->domain, &s->hosts, &fail);
+	if (lit < 0) {
+		tr_session_finish(s, fail.code, fail.enhanced, fail.text, NULL);
+		free(fail.text);
+		return;
+	}
+	if (lit == 1) {
+		tr_session_next_host(s);
+		return;
+	}
+	s->q_mx = ts_dns_lookup(ctx, s->domain, TS_DNS_MX, tr_session_mx_answer,
+				s);
+	if (s->q_mx == NULL)
+		tr_session_finish(s, 451, "4.4.3",
+				  "the MX lookup could not start", NULL);
+}
+
+static void
+tr_direct_cancel(struct ts_ctx *ctx, struct ts_delivery *d)
+{
+	(void)ctx;
+	struct tr_session *s = ts_delivery_data(d);
+	if (s == NULL)
+		return;
+	ts_delivery_set_data(d, NULL);
+	tr_session_free(s);
+}
+
+const struct ts_transport tr_direct_transport = {
+	.start = tr_direct_start,
+	.cancel = tr_direct_cancel,
+};
