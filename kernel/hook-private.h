@@ -78,6 +78,7 @@ struct ts_hook_call {
 	char *enhanced;
 	char *text;
 	char *mailbox;
+	char *route_service, *route_instance;
 	char *reason;
 	char **headers;
 	size_t header_count;
@@ -107,6 +108,7 @@ struct ts_hook_run {
 	/* The result so far. */
 	struct ts_hook_result result;
 	char *enhanced, *text, *mailbox, *reason;
+	char *route_service, *route_instance;
 	char **headers;
 	size_t header_count;
 

@@ -56,6 +56,8 @@ hook_call_clear(struct ts_hook_call *call)
 	free(call->enhanced);
 	free(call->text);
 	free(call->mailbox);
+	free(call->route_service);
+	free(call->route_instance);
 	free(call->reason);
 	ts__strv_free(&call->headers);
 }
@@ -80,6 +82,8 @@ hook_run_free(struct ts_hook_run *run)
 	free(run->enhanced);
 	free(run->text);
 	free(run->mailbox);
+	free(run->route_service);
+	free(run->route_instance);
 	free(run->reason);
 	ts__strv_free(&run->headers);
 	free(run);
@@ -432,6 +436,8 @@ hook_merge_batch(struct ts_hook_run *run)
 		hook_move_str(&run->enhanced, &final->enhanced);
 		hook_move_str(&run->text, &final->text);
 		hook_move_str(&run->mailbox, &final->mailbox);
+		hook_move_str(&run->route_service, &final->route_service);
+		hook_move_str(&run->route_instance, &final->route_instance);
 		/* The verdict's own reason explains the outcome best. */
 		if (final->reason != NULL)
 			hook_move_str(&run->reason, &final->reason);
@@ -449,6 +455,8 @@ hook_finish(struct ts_hook_run *run)
 	res->enhanced = run->enhanced;
 	res->text = run->text;
 	res->mailbox = run->mailbox;
+	res->route_service = run->route_service;
+	res->route_instance = run->route_instance;
 	res->reason = run->reason;
 	res->header_count = run->header_count;
 	res->headers = (const char *const *)run->headers;

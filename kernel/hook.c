@@ -72,6 +72,8 @@ ts_verdict_name(enum ts_verdict verdict)
 		return "tempfail";
 	case TS_VERDICT_MAILBOX:
 		return "mailbox";
+	case TS_VERDICT_ROUTE:
+		return "route";
 	}
 	return "unknown";
 }
@@ -307,6 +309,8 @@ hook_set_verdict(struct ts_hook_call *call, enum ts_verdict verdict, int code,
 	free(call->text);
 	call->text = text;
 	hook_set_str(&call->mailbox, NULL);
+	hook_set_str(&call->route_service, NULL);
+	hook_set_str(&call->route_instance, NULL);
 	return TS_HOOK_DONE;
 }
 
@@ -355,6 +359,16 @@ ts_hook_deliver_to(struct ts_hook_call *call, const char *mailbox)
 {
 	hook_set_verdict(call, TS_VERDICT_MAILBOX, 0, NULL, NULL);
 	hook_set_str(&call->mailbox, mailbox);
+	return TS_HOOK_DONE;
+}
+
+int
+ts_hook_route(struct ts_hook_call *call, const char *service,
+	      const char *instance)
+{
+	hook_set_verdict(call, TS_VERDICT_ROUTE, 0, NULL, NULL);
+	hook_set_str(&call->route_service, service);
+	hook_set_str(&call->route_instance, instance);
 	return TS_HOOK_DONE;
 }
 

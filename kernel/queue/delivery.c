@@ -170,6 +170,7 @@ ts__delivery_free(struct ts_delivery *d)
 		free(d->outcomes[i].remote);
 	}
 	free(d->outcomes);
+	ts_hook_run_cancel(&d->route_run);
 	ts__queue_load_clear(&d->load);
 	free(d->instance);
 	free(d->id);
@@ -188,6 +189,8 @@ ts_delivery_unlist(struct ts_delivery *d)
 		}
 	}
 }
+
+static void ts_delivery_routed(const struct ts_hook_result *res, void *arg);
 
 void
 ts__delivery_new(struct ts__queue *q, struct ts__qentry *e,
@@ -212,24 +215,73 @@ ts__delivery_new(struct ts__queue *q, struct ts__qentry *e,
 	d->outcomes = ts_xcalloc(d->load.rcpt_count, sizeof(*d->outcomes));
 	d->next = q->deliveries;
 	q->deliveries = d;
-	d->instance = ts_xstrdup("direct");
-	d->transport = ts_service_find(&q->kernel->kctx, "transport",
-				       d->instance, sizeof(struct ts_transport),
+	/* The queue_route hooks pick the transport (routes); else direct. */
+	struct ts_hook_args args = { .subject = d, .arg = e->domain };
+	struct ts_hook_run *run =
+		ts_hook_run(&q->kernel->kctx, TS_HOOK_QUEUE_ROUTE, &args,
+			    ts_delivery_routed, d);
+	if (run != NULL)
+		d->route_run = run;
+}
+
+/* The route is known: hand the delivery to its transport. */
+static void
+ts_delivery_routed(const struct ts_hook_result *res, void *arg)
+{
+	struct ts_delivery *d = arg;
+	struct ts__queue *q = d->queue;
+	d->route_run = NULL;
+	if (res->verdict == TS_VERDICT_REJECT ||
+	    res->verdict == TS_VERDICT_TEMPFAIL) {
+		bool perm = res->verdict == TS_VERDICT_REJECT;
+		ts_delivery_finish(d, perm ? 550 : 451,
+				   res->enhanced != NULL ? res->enhanced
+				   : perm		 ? "5.7.1"
+							 : "4.7.1",
+				   res->text != NULL ? res->text
+						     : "refused by a queue_route "
+						       "hook",
+				   NULL);
+		return;
+	}
+	const char *service = "direct", *instance = "direct";
+	if (res->verdict == TS_VERDICT_ROUTE && res->route_service != NULL) {
+		service = res->route_service;
+		instance = res->route_instance != NULL ? res->route_instance
+						       : service;
+	}
+	d->instance = ts_xstrdup(instance);
+	d->transport = ts_service_find(&q->kernel->kctx, "transport", service,
+				       sizeof(struct ts_transport),
 				       &d->transport_ctx);
 	ts_log(&q->kernel->kctx, TS_LOG_INFO,
 	       "queue delivery id=%s domain=%s attempt=%u rcpts=%zu "
-	       "transport=%s",
-	       d->id, e->domain, e->attempts + 1, d->load.rcpt_count,
-	       d->instance);
+	       "transport=%s instance=%s",
+	       d->id, d->entry->domain, d->entry->attempts + 1,
+	       d->load.rcpt_count, service, instance);
 	if (d->transport == NULL || d->transport->start == NULL) {
-		ts_delivery_finish(d, 451, "4.3.5",
-				   "no transport 'direct' (is the transports "
-				   "module enabled?)",
-				   NULL);
+		char *text = ts_xasprintf("no transport service '%s' (is the "
+					  "transports module enabled?)",
+					  service);
+		ts_delivery_finish(d, 451, "4.3.5", text, NULL);
+		free(text);
 		return;
 	}
 	d->started = true;
 	d->transport->start(d->transport_ctx, d->instance, d);
+}
+
+struct ts_delivery *
+ts_hook_call_delivery(const struct ts_hook_call *call)
+{
+	switch (ts_hook_call_point(call)) {
+	case TS_HOOK_QUEUE_ROUTE:
+	case TS_HOOK_OUTBOUND_TLS_POLICY:
+	case TS_HOOK_OUTBOUND_RESULT:
+		return ts_hook_call_subject(call);
+	default:
+		return NULL;
+	}
 }
 
 /* What the record job needs; freed after its done callback. */

@@ -148,6 +148,7 @@ struct ts_delivery {
 	struct ts_ctx *transport_ctx;
 	char *instance;
 	void *data;
+	struct ts_hook_run *route_run; /* queue_route hooks under way */
 	bool started; /* the transport's start ran */
 	struct ts_delivery *next; /* the queue's list of live deliveries */
 };

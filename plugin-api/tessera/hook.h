@@ -68,6 +68,7 @@ enum ts_verdict {
 	TS_VERDICT_REJECT, /* permanent refusal (5xx) */
 	TS_VERDICT_TEMPFAIL, /* temporary refusal (4xx) */
 	TS_VERDICT_MAILBOX, /* deliver to the named mailbox (Junk, …) */
+	TS_VERDICT_ROUTE, /* queue_route: deliver through this transport */
 };
 
 const char *ts_verdict_name(enum ts_verdict verdict);
@@ -113,6 +114,12 @@ int ts_hook_reject(struct ts_hook_call *call, int code, const char *enhanced,
 int ts_hook_tempfail(struct ts_hook_call *call, int code, const char *enhanced,
 		     const char *fmt, ...) TS_PRINTF(4, 5);
 int ts_hook_deliver_to(struct ts_hook_call *call, const char *mailbox);
+/*
+ * At queue_route: deliver through `instance` of the transport service
+ * `service` (kind "transport"; e.g. "smtp", "relay1").  Both copied.
+ */
+int ts_hook_route(struct ts_hook_call *call, const char *service,
+		  const char *instance);
 
 /*
  * Non-final effects, kept whatever the hook returns: ask the protocol to
@@ -172,6 +179,8 @@ struct ts_hook_result {
 	uint64_t delay_ms; /* total requested delay */
 	size_t header_count;
 	const char *const *headers; /* "Name: value", without CRLF */
+	/* For TS_VERDICT_ROUTE: the transport service and instance. */
+	const char *route_service, *route_instance;
 };
 
 struct ts_hook_args {

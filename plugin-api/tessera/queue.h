@@ -52,6 +52,8 @@ int ts_queue_add(struct ts_ctx *ctx, const struct ts_txn *txn,
 
 /* --- deliveries (transports) ------------------------------------------ */
 
+struct ts_hook_call;
+
 /*
  * One delivery attempt: one queued message to its pending recipients at
  * one domain.  Owned by the kernel; valid from the transport's `start`
@@ -59,6 +61,14 @@ int ts_queue_add(struct ts_ctx *ctx, const struct ts_txn *txn,
  * `cancel`).
  */
 struct ts_delivery;
+
+/*
+ * The delivery a hook runs for at queue_route (where ts_hook_route picks
+ * its transport; a reject or tempfail there fails or defers the delivery
+ * with its code and text), outbound_tls_policy and outbound_result; NULL
+ * at other points.  The queue_route hooks' arg is the recipient domain.
+ */
+struct ts_delivery *ts_hook_call_delivery(const struct ts_hook_call *call);
 
 /* Queue id of the message ("17"), for logs. */
 const char *ts_delivery_id(const struct ts_delivery *d);

@@ -141,7 +141,7 @@ class QueueBase(h.TempDirTest):
         """(id, address, attempt, code) of every qtransport result."""
         return [(int(m[0]), m[1], int(m[2]), int(m[3])) for m in re.findall(
             r"qtransport result id=(\d+) to=(\S+) attempt=(\d+) "
-            r"code=(\d+)", log if log is not None else self.srv.log())]
+            r"code=(\d+) via=", log if log is not None else self.srv.log())]
 
 
 class QueueDelivery(QueueBase):
@@ -216,6 +216,30 @@ class QueueDelivery(QueueBase):
         self.wait_queue_empty()
         time.sleep(0.3)
         self.assertEqual(self.inbox(), [])
+
+
+class QueueRoutes(QueueBase):
+    """queue_route hooks pick a transport instance, or refuse."""
+    QTRANSPORT = ("route_domain = routed.test\n"
+                  "reject_domain = nowhere.test\n")
+
+    def test_route_hook_picks_transport(self):
+        self.submit(["ok1@routed.test", "ok2@remote.test"])
+        self.srv.wait_log(r"qtransport result id=1 to=ok1@routed.test "
+                          r"attempt=1 code=250 via=relay1")
+        self.srv.wait_log(r"qtransport result id=1 to=ok2@remote.test "
+                          r"attempt=1 code=250 via=direct")
+        self.assertIn("transport=qrelay instance=relay1", self.srv.log())
+        self.wait_queue_empty()
+
+    def test_route_hook_refusal_fails_with_dsn(self):
+        self.submit(["x@nowhere.test"])
+        msgs = self.wait_inbox(1)
+        rcpt = msgs[0].get_payload()[1].get_payload()[1]
+        self.assertEqual(rcpt["Status"], "5.7.1")
+        self.assertIn("no route to nowhere.test",
+                      msgs[0].get_payload()[0].get_content())
+        self.assertEqual(self.results(), [])
 
 
 class QueueCli(QueueBase):
