@@ -59,7 +59,20 @@ static const char ts_queue_schema[] =
 	" last_text TEXT,"
 	" last_remote TEXT,"
 	" delay_notified INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX IF NOT EXISTS recipients_msg ON recipients(msg_id);";
+	"CREATE INDEX IF NOT EXISTS recipients_msg ON recipients(msg_id);"
+	/*
+	 * What the receiving side of each recipient domain offered at the
+	 * last attempt, per sending account: the basis for warning a
+	 * sender before REQUIRETLS mail gets stuck.
+	 */
+	"CREATE TABLE IF NOT EXISTS recipient_domain_tls ("
+	" account TEXT NOT NULL,"
+	" domain TEXT NOT NULL,"
+	" host TEXT,"
+	" starttls INTEGER NOT NULL,"
+	" requiretls INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (account, domain));";
 
 char *
 ts__queue_msg_path(const char *data_dir, int64_t msg_id)
@@ -536,4 +549,31 @@ ts__queue_db_record(sqlite3 *db, const char *data_dir, int64_t msg_id,
 	(void)data_dir;
 	*done_r = true;
 	return 0;
+}
+
+int
+ts__queue_db_note_tls(sqlite3 *db, const char *account, const char *domain,
+		      const char *host, bool starttls, bool requiretls,
+		      int64_t now_ms)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		    db,
+		    "INSERT INTO recipient_domain_tls (account, domain, host,"
+		    " starttls, requiretls, updated_ms) VALUES (?,?,?,?,?,?)"
+		    " ON CONFLICT (account, domain) DO UPDATE SET"
+		    " host = excluded.host, starttls = excluded.starttls,"
+		    " requiretls = excluded.requiretls,"
+		    " updated_ms = excluded.updated_ms",
+		    -1, &st, NULL) != SQLITE_OK)
+		return TS_E_IO;
+	ts_queue_bind_text(st, 1, account);
+	ts_queue_bind_text(st, 2, domain);
+	ts_queue_bind_text(st, 3, host);
+	sqlite3_bind_int(st, 4, starttls);
+	sqlite3_bind_int(st, 5, requiretls);
+	sqlite3_bind_int64(st, 6, now_ms);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : TS_E_IO;
 }

@@ -115,11 +115,16 @@ void
 ts_delivery_note_tls(struct ts_delivery *d, const char *host, bool starttls,
 		     bool requiretls)
 {
-	/* Kept in the log for now; the per-account record comes later. */
+	/* Recorded with the attempt's results (recipient_domain_tls). */
 	ts_log(&d->queue->kernel->kctx, TS_LOG_INFO,
 	       "queue id=%s domain=%s host=%s starttls=%s requiretls=%s",
 	       d->id, d->entry->domain, host != NULL ? host : "-",
 	       starttls ? "yes" : "no", requiretls ? "yes" : "no");
+	d->tls_noted = true;
+	d->tls_starttls = starttls;
+	d->tls_requiretls = requiretls;
+	free(d->tls_host);
+	d->tls_host = host != NULL ? ts_xstrdup(host) : NULL;
 }
 
 void
@@ -173,6 +178,7 @@ ts__delivery_free(struct ts_delivery *d)
 	ts_hook_run_cancel(&d->route_run);
 	ts__queue_load_clear(&d->load);
 	free(d->instance);
+	free(d->tls_host);
 	free(d->id);
 	free(d);
 }
@@ -331,6 +337,11 @@ ts_delivery_record_job(struct ts__qjob_env *env, void *arg)
 		r->dsn_error = true;
 	int rc = ts__queue_db_record(env->db, env->data_dir, d->load.msg_id,
 				     r->results, r->count, &r->gone);
+	if (rc == 0 && d->tls_noted && d->load.account != NULL)
+		rc = ts__queue_db_note_tls(env->db, d->load.account,
+					   d->entry->domain, d->tls_host,
+					   d->tls_starttls, d->tls_requiretls,
+					   ts__queue_now_ms());
 	if (rc != 0) {
 		/* Not recorded: the reports would be about nothing. */
 		char **paths[] = { &r->dsn_failed_path, &r->dsn_delayed_path };

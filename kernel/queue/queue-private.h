@@ -149,6 +149,9 @@ struct ts_delivery {
 	char *instance;
 	void *data;
 	struct ts_hook_run *route_run; /* queue_route hooks under way */
+	/* ts_delivery_note_tls: what the last host offered */
+	bool tls_noted, tls_starttls, tls_requiretls;
+	char *tls_host;
 	bool started; /* the transport's start ran */
 	struct ts_delivery *next; /* the queue's list of live deliveries */
 };
@@ -211,6 +214,11 @@ char *ts__dsn_file_account(const char *name);
 
 /* delivery.c: deliver a written DSN file (path taken) to account. */
 void ts__dsn_deliver(struct ts__queue *q, char *path, const char *account);
+
+/* Record what domain's server offered (recipient_domain_tls). */
+int ts__queue_db_note_tls(sqlite3 *db, const char *account,
+			  const char *domain, const char *host, bool starttls,
+			  bool requiretls, int64_t now_ms);
 
 /* --- jobs.c: one SQLite connection, serial jobs, group commit ----------- */
 

@@ -155,6 +155,16 @@ class DirectDelivery(h.TempDirTest):
                           r"starttls=yes requiretls=yes")
         self.srv.wait_log(r"queue delivered id=1 to=<bob@remote.example> "
                           r"attempt=1 code=250")
+        # What remote.example offered is kept for alice's account.
+        con = sqlite3.connect(os.path.join(self.cfg.data_dir, "queue",
+                                           "index.db"), timeout=10)
+        try:
+            rows = con.execute("SELECT account, domain, starttls,"
+                               " requiretls FROM recipient_domain_tls"
+                               ).fetchall()
+        finally:
+            con.close()
+        self.assertEqual(rows, [("alice", "remote.example", 1, 1)])
         # Nothing left in the queue.
         r = h.run_cli(["queue", "list"], config=self.cfg)
         self.assertEqual(r.stdout, "ok 0 messages queued\n")
