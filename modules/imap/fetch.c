@@ -1,20 +1,23 @@
 /*
- * modules/imap/fetch.c — FETCH and UID FETCH (RFC 3501 6.4.5, RFC 7162
- * CHANGEDSINCE/VANISHED).
+ * modules/imap/fetch.c — FETCH and UID FETCH (RFC 3501 6.4.5, RFC 3516
+ * BINARY, RFC 7162 CHANGEDSINCE/VANISHED).
  *
  * Messages are answered one at a time.  Items that need no content
  * (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ) come from the session's
  * view; content items open the message on the work pool
  * (ts_store_message_read: prefix + file), read its head to find where the
- * header ends, and resolve each section to either a byte range of the
- * message or a generated text (HEADER.FIELDS).  Ranges are streamed in
- * 64 KiB chunks read on the pool, and whenever queued output passes the
- * connection's low-water mark the next chunk waits for `drained`: a client
- * that stops reading holds at most a chunk or two in server memory.
+ * header ends, parse the MIME structure once when an item needs it
+ * (ts_mime_parse_fd: offsets only, never the bodies) and resolve every
+ * item there: ENVELOPE and BODYSTRUCTURE become text, each section a
+ * byte range of the message, a generated text (HEADER.FIELDS) or a
+ * decoded range (BINARY of a quoted-printable or base64 part, whose
+ * decoded size is counted on the pool first).  Ranges are streamed in
+ * 64 KiB chunks read (and decoded) on the pool, and whenever queued
+ * output passes the connection's low-water mark the next chunk waits for
+ * `drained`: a client that stops reading holds at most a chunk or two in
+ * server memory.
  *
- * imap_section_locate is the one place that maps a section to bytes; MIME
- * part sections (BODY[1.2]), ENVELOPE, BODYSTRUCTURE and BINARY are not
- * available yet and are refused with BAD [CANNOT] before anything is sent.
+ * fetch_locate is the one place that maps a section to bytes.
  */
 #include "config.h"
 
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "imap.h"
+#include "structure.h"
 
 /* How much of a message's start is read to find the end of its header. */
 #define FETCH_HEAD_MAX (256 * 1024)
@@ -35,12 +39,36 @@
 /* Queued output above this waits for `drained` (the kernel's mark). */
 #define FETCH_HIGH_WATER (64 * 1024)
 
-/* One piece of a message's response: text, or a range of its bytes. */
+/* One piece of a message's response: text, a range, or a decoded range. */
+enum fetch_seg_kind {
+	FETCH_SEG_TEXT = 0,
+	FETCH_SEG_RANGE, /* bytes start..start+len of the message */
+	FETCH_SEG_DECODED, /* len bytes of the decoded src range, after skip */
+};
 struct fetch_seg {
+	enum fetch_seg_kind kind;
 	char *text;
 	size_t text_len;
-	bool is_range;
 	uint64_t start, len;
+	uint64_t src_len, skip;
+	const struct ts_mime_part *part; /* its transfer encoding */
+};
+
+/* What a content item resolved to on the pool (one per attribute). */
+enum fetch_res_kind {
+	FETCH_RES_NONE = 0, /* not a content item */
+	FETCH_RES_TEXT, /* text (ENVELOPE, BODYSTRUCTURE, HEADER.FIELDS) */
+	FETCH_RES_RANGE, /* bytes start..start+len */
+	FETCH_RES_DECODED, /* decoded range: src start..+src_len, dsize out */
+	FETCH_RES_MISSING, /* the section names no part: "" */
+	FETCH_RES_UNKNOWN_CTE, /* BINARY of an encoding we cannot undo */
+};
+struct fetch_res {
+	enum fetch_res_kind kind;
+	char *text;
+	size_t text_len;
+	uint64_t start, len, src_len;
+	const struct ts_mime_part *part;
 };
 
 struct imap_fetch {
@@ -48,10 +76,13 @@ struct imap_fetch {
 	size_t *idx;
 	size_t count, pos;
 	bool need_content;
+	bool need_tree; /* parse the whole MIME structure */
+	bool need_envelope; /* the root's header fields only */
 	bool aborted;
 	bool job_running;
 	bool waiting_drain;
 	bool set_seen;
+	bool unknown_cte;
 	unsigned missing; /* messages gone before they could be read */
 
 	/* the current message */
@@ -64,11 +95,17 @@ struct imap_fetch {
 	size_t head_len;
 	uint64_t header_len; /* bytes of header, with its blank line */
 	int read_error;
+	struct ts_mime_message *mime;
+	struct fetch_res *res; /* one per attribute of the command */
 	struct fetch_seg *segs;
 	size_t nseg, seg_pos;
 	uint64_t seg_off;
 	char *chunk;
 	size_t chunk_len;
+	/* decoding the current FETCH_SEG_DECODED segment (pool thread) */
+	struct ts_mime_text_decoder *dec;
+	uint64_t dec_src_off, dec_skipped;
+	bool dec_done;
 };
 
 static void fetch_next(struct imap_fetch *f);
@@ -102,6 +139,103 @@ fetch_read_at(struct imap_fetch *f, uint64_t off, char *buf, size_t len)
 		off += (uint64_t)r;
 	}
 	return (ssize_t)n;
+}
+
+static void fetch_resolve(struct imap_fetch *f,
+			  const struct imap_fetch_att *att,
+			  struct fetch_res *r);
+
+/* Forget the decoder of a decoded range (pool thread or loop). */
+static void
+fetch_dec_reset(struct imap_fetch *f)
+{
+	if (f->dec != NULL) {
+		struct ts_mime_buf scratch = { 0 };
+		ts_mime_text_decoder_finish(&f->dec, &scratch);
+		ts_mime_buf_free(&scratch);
+	}
+	f->dec_src_off = f->dec_skipped = 0;
+	f->dec_done = false;
+}
+
+/*
+ * Decode the next chunk of the range start..start+src_len (the body of
+ * part) into out; at its end the decoder is finished and f->dec_done set.
+ * Returns 0, or -1 when reading fails.
+ */
+static int
+fetch_decode_step(struct imap_fetch *f, const struct ts_mime_part *part,
+		  uint64_t start, uint64_t src_len, struct ts_mime_buf *out)
+{
+	if (f->dec == NULL)
+		f->dec = ts_mime_binary_decoder_new(part);
+	uint64_t left = src_len - f->dec_src_off;
+	size_t want = left < FETCH_CHUNK ? (size_t)left : FETCH_CHUNK;
+	ssize_t n = 0;
+	if (want > 0) {
+		char *buf = ts_xmalloc(want);
+		n = fetch_read_at(f, start + f->dec_src_off, buf, want);
+		if (n > 0)
+			ts_mime_text_decoder_feed(f->dec, buf, (size_t)n, out);
+		free(buf);
+		if (n < 0)
+			return -1;
+		f->dec_src_off += (uint64_t)n;
+	}
+	if (n == 0 || f->dec_src_off >= src_len) {
+		ts_mime_text_decoder_finish(&f->dec, out);
+		f->dec_done = true;
+	}
+	return 0;
+}
+
+/* The decoded size of part's body start..start+src_len; -1 on error. */
+static int64_t
+fetch_decoded_size(struct imap_fetch *f, const struct ts_mime_part *part,
+		   uint64_t start, uint64_t src_len)
+{
+	uint64_t total = 0;
+	fetch_dec_reset(f);
+	while (!f->dec_done) {
+		struct ts_mime_buf b = { 0 };
+		int rc = fetch_decode_step(f, part, start, src_len, &b);
+		total += b.len;
+		ts_mime_buf_free(&b);
+		if (rc != 0) {
+			fetch_dec_reset(f);
+			return -1;
+		}
+	}
+	fetch_dec_reset(f);
+	return (int64_t)total;
+}
+
+/* The next chunk of a decoded segment into f->chunk (pool thread). */
+static void
+fetch_decoded_chunk(struct imap_fetch *f, const struct fetch_seg *g)
+{
+	struct ts_mime_buf out = { 0 };
+	uint64_t remaining = g->len - f->seg_off;
+	while (out.len == 0 && !f->dec_done) {
+		if (fetch_decode_step(f, g->part, g->start, g->src_len, &out) !=
+		    0) {
+			f->read_error = TS_E_IO;
+			break;
+		}
+		if (f->dec_skipped < g->skip && out.len > 0) {
+			uint64_t drop = g->skip - f->dec_skipped;
+			if (drop > out.len)
+				drop = out.len;
+			memmove(out.data, out.data + drop,
+				out.len - (size_t)drop);
+			out.len -= (size_t)drop;
+			f->dec_skipped += drop;
+		}
+	}
+	if (out.len > remaining)
+		out.len = (size_t)remaining;
+	f->chunk = out.data != NULL ? out.data : ts_xmalloc(1);
+	f->chunk_len = out.len;
 }
 
 static void
@@ -142,6 +276,22 @@ fetch_open_work(void *arg)
 	if (f->header_len == f->head_len)
 		f->header_len =
 			f->msg_size < f->head_len ? f->msg_size : f->head_len;
+	if (f->need_tree) {
+		const char *error;
+		if (ts_mime_parse_fd(f->prefix, f->prefix_len, f->fd, NULL,
+				     &f->mime, &error) != 0) {
+			f->read_error = TS_E_IO;
+			return;
+		}
+	} else if (f->need_envelope) {
+		f->mime = ts_mime_parse_buffer(f->head, (size_t)f->header_len,
+					       NULL);
+	}
+	struct imap_command *c = &f->s->cmd;
+	f->res = ts_xcalloc(c->att_count + 1, sizeof(*f->res));
+	for (size_t a = 0; a < c->att_count && f->read_error == 0; a++)
+		fetch_resolve(f, &c->atts[a], &f->res[a]);
+	fetch_dec_reset(f);
 }
 
 static void
@@ -149,6 +299,10 @@ fetch_chunk_work(void *arg)
 {
 	struct imap_fetch *f = arg;
 	struct fetch_seg *g = &f->segs[f->seg_pos];
+	if (g->kind == FETCH_SEG_DECODED) {
+		fetch_decoded_chunk(f, g);
+		return;
+	}
 	uint64_t left = g->len - f->seg_off;
 	size_t want = left < FETCH_CHUNK ? (size_t)left : FETCH_CHUNK;
 	f->chunk = ts_xmalloc(want != 0 ? want : 1);
@@ -218,62 +372,16 @@ fetch_header_fields(const struct imap_fetch *f, const struct imap_section *sec,
 	return out;
 }
 
-/*
- * Map a section of the current message to bytes: a range of the message
- * (*text_r NULL) or a generated text (*text_r, caller frees).  Returns 0
- * or -1 with *error_r.  The MIME library will plug part numbers in here.
- */
-static int
-imap_section_locate(const struct imap_fetch *f, const struct imap_section *sec,
-		    uint64_t *start_r, uint64_t *len_r, char **text_r,
-		    const char **error_r)
-{
-	*text_r = NULL;
-	if (sec->part_count > 0) {
-		*error_r = "MIME part sections are not available yet";
-		return -1;
-	}
-	switch (sec->text) {
-	case IMAP_SECTION_ALL:
-		*start_r = 0;
-		*len_r = f->msg_size;
-		return 0;
-	case IMAP_SECTION_HEADER:
-		*start_r = 0;
-		*len_r = f->header_len;
-		return 0;
-	case IMAP_SECTION_TEXT:
-		*start_r = f->header_len;
-		*len_r = f->msg_size > f->header_len
-				 ? f->msg_size - f->header_len
-				 : 0;
-		return 0;
-	case IMAP_SECTION_HEADER_FIELDS:
-	case IMAP_SECTION_HEADER_FIELDS_NOT: {
-		size_t len;
-		*text_r = fetch_header_fields(f, sec, &len);
-		*start_r = 0;
-		*len_r = len;
-		return 0;
-	}
-	case IMAP_SECTION_MIME:
-		break;
-	}
-	*error_r = "MIME part sections are not available yet";
-	return -1;
-}
-
-/* The section as echoed in the response: "HEADER.FIELDS (From To)". */
+/* The section as written: "1.2.HEADER.FIELDS", with fields "(From To)". */
 static char *
-fetch_section_name(const struct imap_section *sec)
+fetch_section_name(const struct imap_section *sec, bool with_fields)
 {
-	char *out = ts_xstrdup("");
-	char *t;
+	struct imap_str out = { 0 };
+	char num[16];
 	for (size_t i = 0; i < sec->part_count; i++) {
-		t = ts_xasprintf("%s%s%" PRIu32, out, i ? "." : "",
-				 sec->part[i]);
-		free(out);
-		out = t;
+		snprintf(num, sizeof(num), "%s%" PRIu32, i ? "." : "",
+			 sec->part[i]);
+		imap_str_append_cstr(&out, num);
 	}
 	static const char *const names[] = {
 		[IMAP_SECTION_ALL] = "",
@@ -284,26 +392,179 @@ fetch_section_name(const struct imap_section *sec)
 		[IMAP_SECTION_MIME] = "MIME",
 	};
 	if (sec->text != IMAP_SECTION_ALL) {
-		t = ts_xasprintf("%s%s%s", out, sec->part_count ? "." : "",
-				 names[sec->text]);
-		free(out);
-		out = t;
+		if (sec->part_count > 0)
+			imap_str_append_cstr(&out, ".");
+		imap_str_append_cstr(&out, names[sec->text]);
 	}
-	if (sec->field_count > 0) {
-		t = ts_xasprintf("%s (", out);
-		free(out);
-		out = t;
+	if (with_fields && sec->field_count > 0) {
+		imap_str_append_cstr(&out, " (");
 		for (size_t i = 0; i < sec->field_count; i++) {
-			t = ts_xasprintf("%s%s%s", out, i ? " " : "",
-					 sec->fields[i]);
-			free(out);
-			out = t;
+			if (i > 0)
+				imap_str_append_cstr(&out, " ");
+			imap_str_append_cstr(&out, sec->fields[i]);
 		}
-		t = ts_xasprintf("%s)", out);
-		free(out);
-		out = t;
+		imap_str_append_cstr(&out, ")");
 	}
-	return out;
+	return out.data != NULL ? out.data : ts_xstrdup("");
+}
+
+/*
+ * Map a section of the current message to bytes (pool thread): a range
+ * of the message, a generated text (HEADER.FIELDS), or missing when the
+ * numbers name no part.  Top-level sections need only the head; part
+ * sections the parsed tree.
+ */
+static void
+fetch_locate(struct imap_fetch *f, const struct imap_section *sec,
+	     struct fetch_res *r)
+{
+	r->kind = FETCH_RES_RANGE;
+	if (sec->part_count == 0 || f->mime == NULL) {
+		switch (sec->text) {
+		case IMAP_SECTION_ALL:
+			r->start = 0;
+			r->len = f->msg_size;
+			return;
+		case IMAP_SECTION_HEADER:
+			r->start = 0;
+			r->len = f->header_len;
+			return;
+		case IMAP_SECTION_TEXT:
+			r->start = f->header_len;
+			r->len = f->msg_size > f->header_len
+					 ? f->msg_size - f->header_len
+					 : 0;
+			return;
+		case IMAP_SECTION_HEADER_FIELDS:
+		case IMAP_SECTION_HEADER_FIELDS_NOT:
+			r->kind = FETCH_RES_TEXT;
+			r->text = fetch_header_fields(f, sec, &r->text_len);
+			return;
+		case IMAP_SECTION_MIME:
+			break;
+		}
+		r->kind = FETCH_RES_MISSING;
+		return;
+	}
+	char *spec = fetch_section_name(sec, false);
+	struct ts_mime_section ms;
+	int rc = ts_mime_section_find(f->mime, spec, &ms);
+	free(spec);
+	if (rc != 0) {
+		r->kind = FETCH_RES_MISSING;
+		return;
+	}
+	if (ms.kind == TS_MIME_SECTION_HEADER_FIELDS ||
+	    ms.kind == TS_MIME_SECTION_HEADER_FIELDS_NOT) {
+		/* Read the part's header (bounded) and filter it. */
+		uint64_t hl = ms.end - ms.start;
+		size_t want = hl < FETCH_HEAD_MAX ? (size_t)hl : FETCH_HEAD_MAX;
+		char *buf = ts_xmalloc(want + 1);
+		ssize_t n = fetch_read_at(f, ms.start, buf, want);
+		struct ts_mime_buf out = { 0 };
+		ts_mime_header_filter(
+			buf, n > 0 ? (size_t)n : 0,
+			(const char *const *)sec->fields, sec->field_count,
+			ms.kind == TS_MIME_SECTION_HEADER_FIELDS_NOT, &out);
+		free(buf);
+		if (n < 0)
+			f->read_error = TS_E_IO;
+		r->kind = FETCH_RES_TEXT;
+		r->text = out.data;
+		r->text_len = out.len;
+		return;
+	}
+	r->start = ms.start;
+	r->len = ms.end - ms.start;
+}
+
+/* BINARY[section] and BINARY.SIZE (RFC 3516): a range, decoded or not. */
+static void
+fetch_locate_binary(struct imap_fetch *f, const struct imap_section *sec,
+		    struct fetch_res *r)
+{
+	r->kind = FETCH_RES_RANGE;
+	if (sec->part_count == 0) {
+		r->start = 0;
+		r->len = f->msg_size;
+		return;
+	}
+	char *spec = fetch_section_name(sec, false);
+	struct ts_mime_section ms;
+	int rc = ts_mime_section_find(f->mime, spec, &ms);
+	free(spec);
+	if (rc != 0) {
+		r->kind = FETCH_RES_MISSING;
+		return;
+	}
+	const struct ts_mime_part *part = ms.part;
+	r->start = ms.start;
+	r->len = ms.end - ms.start;
+	if (part->kind != TS_MIME_PART_LEAF || part->encoding == NULL)
+		return;
+	if (!ts_mime_encoding_known(part)) {
+		r->kind = FETCH_RES_UNKNOWN_CTE;
+		return;
+	}
+	if (strcasecmp(part->encoding, "quoted-printable") != 0 &&
+	    strcasecmp(part->encoding, "base64") != 0)
+		return;
+	int64_t size = fetch_decoded_size(f, part, r->start, r->len);
+	if (size < 0) {
+		f->read_error = TS_E_IO;
+		return;
+	}
+	r->kind = FETCH_RES_DECODED;
+	r->part = part;
+	r->src_len = r->len;
+	r->len = (uint64_t)size;
+}
+
+/* Resolve one attribute of the command for the current message. */
+static void
+fetch_resolve(struct imap_fetch *f, const struct imap_fetch_att *att,
+	      struct fetch_res *r)
+{
+	struct imap_section whole = { 0 };
+	struct imap_str out = { 0 };
+	switch (att->kind) {
+	case IMAP_FETCH_ENVELOPE:
+		imap_str_append_cstr(&out, "ENVELOPE ");
+		imap_structure_envelope(&out, f->mime->root);
+		break;
+	case IMAP_FETCH_BODYSTRUCTURE:
+		imap_str_append_cstr(&out, "BODYSTRUCTURE ");
+		imap_structure_body(&out, f->mime->root, true);
+		break;
+	case IMAP_FETCH_BODY_STRUCTURE:
+		imap_str_append_cstr(&out, "BODY ");
+		imap_structure_body(&out, f->mime->root, false);
+		break;
+	case IMAP_FETCH_RFC822:
+		fetch_locate(f, &whole, r);
+		return;
+	case IMAP_FETCH_RFC822_HEADER:
+		whole.text = IMAP_SECTION_HEADER;
+		fetch_locate(f, &whole, r);
+		return;
+	case IMAP_FETCH_RFC822_TEXT:
+		whole.text = IMAP_SECTION_TEXT;
+		fetch_locate(f, &whole, r);
+		return;
+	case IMAP_FETCH_BODY_SECTION:
+		fetch_locate(f, &att->section, r);
+		return;
+	case IMAP_FETCH_BINARY:
+	case IMAP_FETCH_BINARY_SIZE:
+		fetch_locate_binary(f, &att->section, r);
+		return;
+	default:
+		r->kind = FETCH_RES_NONE;
+		return;
+	}
+	r->kind = FETCH_RES_TEXT;
+	r->text = out.data;
+	r->text_len = out.len;
 }
 
 /* --- building a response ---------------------------------------------------
@@ -333,7 +594,7 @@ seg_range(struct imap_fetch *f, uint64_t start, uint64_t len)
 		return;
 	}
 	f->segs = ts_xrealloc(f->segs, (f->nseg + 1) * sizeof(*f->segs));
-	f->segs[f->nseg++] = (struct fetch_seg){ .is_range = true,
+	f->segs[f->nseg++] = (struct fetch_seg){ .kind = FETCH_SEG_RANGE,
 						 .start = start,
 						 .len = len };
 }
@@ -428,69 +689,97 @@ fetch_build(struct imap_fetch *f)
 	seg_str(f, ts_xasprintf("* %zu FETCH (%s", i + 1, items));
 	bool first = items[0] == '\0';
 	free(items);
-	for (size_t a = 0; a < c->att_count; a++) {
+	for (size_t a = 0; a < c->att_count && f->res != NULL; a++) {
 		struct imap_fetch_att *att = &c->atts[a];
-		const char *name;
-		struct imap_section whole = { 0 };
-		struct imap_section *sec = &att->section;
-		switch (att->kind) {
-		case IMAP_FETCH_RFC822:
-			name = "RFC822";
-			sec = &whole;
-			break;
-		case IMAP_FETCH_RFC822_HEADER:
-			name = "RFC822.HEADER";
-			whole.text = IMAP_SECTION_HEADER;
-			sec = &whole;
-			break;
-		case IMAP_FETCH_RFC822_TEXT:
-			name = "RFC822.TEXT";
-			whole.text = IMAP_SECTION_TEXT;
-			sec = &whole;
-			break;
-		case IMAP_FETCH_BODY_SECTION:
-			name = NULL;
-			break;
-		default:
+		struct fetch_res *r = &f->res[a];
+		const char *sp = first ? "" : " ";
+		if (r->kind == FETCH_RES_NONE)
+			continue;
+		first = false;
+		if (att->kind == IMAP_FETCH_ENVELOPE ||
+		    att->kind == IMAP_FETCH_BODYSTRUCTURE ||
+		    att->kind == IMAP_FETCH_BODY_STRUCTURE) {
+			seg_str(f, ts_xasprintf("%s", sp));
+			seg_text(f, r->text, r->text_len);
+			r->text = NULL;
 			continue;
 		}
-		uint64_t start = 0, len = 0;
-		char *text = NULL;
-		const char *error = NULL;
-		if (imap_section_locate(f, sec, &start, &len, &text, &error) !=
-		    0) {
-			/* Refused up front; cannot happen here. */
-			len = 0;
-		}
+		bool binary = att->kind == IMAP_FETCH_BINARY;
 		char *label;
-		if (name != NULL) {
-			label = ts_xstrdup(name);
-		} else {
-			char *sn = fetch_section_name(sec);
+		switch (att->kind) {
+		case IMAP_FETCH_RFC822:
+			label = ts_xstrdup("RFC822");
+			break;
+		case IMAP_FETCH_RFC822_HEADER:
+			label = ts_xstrdup("RFC822.HEADER");
+			break;
+		case IMAP_FETCH_RFC822_TEXT:
+			label = ts_xstrdup("RFC822.TEXT");
+			break;
+		default: {
+			char *sn = fetch_section_name(&att->section, true);
+			const char *item = att->kind == IMAP_FETCH_BODY_SECTION
+						   ? "BODY"
+					   : binary ? "BINARY"
+						    : "BINARY.SIZE";
 			if (att->partial)
-				label = ts_xasprintf("BODY[%s]<%" PRIu32 ">",
-						     sn, att->partial_offset);
+				label = ts_xasprintf("%s[%s]<%" PRIu32 ">",
+						     item, sn,
+						     att->partial_offset);
 			else
-				label = ts_xasprintf("BODY[%s]", sn);
+				label = ts_xasprintf("%s[%s]", item, sn);
 			free(sn);
+			break;
+		}
+		}
+		uint64_t start = r->start, len = r->len, skip = 0;
+		if (r->kind == FETCH_RES_TEXT) {
+			start = 0;
+			len = r->text_len;
+		}
+		if (r->kind == FETCH_RES_MISSING)
+			len = 0;
+		if (att->kind == IMAP_FETCH_BINARY_SIZE) {
+			seg_str(f,
+				ts_xasprintf("%s%s %" PRIu64, sp, label, len));
+			free(label);
+			continue;
+		}
+		if (r->kind == FETCH_RES_MISSING) {
+			seg_str(f, ts_xasprintf("%s%s \"\"", sp, label));
+			free(label);
+			continue;
 		}
 		if (att->partial) {
 			uint64_t off = att->partial_offset;
 			if (off > len)
 				off = len;
 			start += off;
+			skip = off;
 			len -= off;
 			if (len > att->partial_count)
 				len = att->partial_count;
 		}
-		seg_str(f, ts_xasprintf("%s%s {%" PRIu64 "}\r\n",
-					first ? "" : " ", label, len));
-		first = false;
+		seg_str(f, ts_xasprintf("%s%s %s{%" PRIu64 "}\r\n", sp, label,
+					binary ? "~" : "", len));
 		free(label);
-		if (text != NULL) {
-			seg_text(f, ts_xstrndup(text + start, (size_t)len),
+		if (r->kind == FETCH_RES_TEXT) {
+			seg_text(f, ts_xstrndup(r->text + start, (size_t)len),
 				 (size_t)len);
-			free(text);
+		} else if (r->kind == FETCH_RES_DECODED) {
+			if (len > 0) {
+				f->segs = ts_xrealloc(f->segs,
+						      (f->nseg + 1) *
+							      sizeof(*f->segs));
+				f->segs[f->nseg++] = (struct fetch_seg){
+					.kind = FETCH_SEG_DECODED,
+					.start = r->start,
+					.len = len,
+					.src_len = r->src_len,
+					.skip = skip,
+					.part = r->part,
+				};
+			}
 		} else if (len > 0) {
 			seg_range(f, start, len);
 		}
@@ -523,6 +812,13 @@ fetch_msg_reset(struct imap_fetch *f)
 	f->chunk = NULL;
 	f->chunk_len = 0;
 	f->read_error = 0;
+	fetch_dec_reset(f);
+	if (f->res != NULL)
+		for (size_t i = 0; i < f->s->cmd.att_count; i++)
+			free(f->res[i].text);
+	free(f->res);
+	f->res = NULL;
+	ts_mime_message_free(&f->mime);
 }
 
 static void
@@ -539,11 +835,15 @@ fetch_finish(struct imap_fetch *f)
 {
 	struct imap_session *s = f->s;
 	unsigned missing = f->missing;
+	bool unknown_cte = f->unknown_cte;
 	s->fetch = NULL;
 	fetch_free(f);
 	if (imap_store_unref(s))
 		return;
-	if (missing > 0)
+	if (unknown_cte)
+		imap_done(s, "NO [UNKNOWN-CTE] cannot decode the part's "
+			     "Content-Transfer-Encoding");
+	else if (missing > 0)
 		imap_done(s, "NO [EXPUNGEISSUED] some messages were expunged");
 	else
 		imap_done(s, "OK FETCH completed");
@@ -571,6 +871,7 @@ fetch_chunk_done(void *arg, int status)
 	if (f->seg_off >= f->segs[f->seg_pos].len) {
 		f->seg_pos++;
 		f->seg_off = 0;
+		fetch_dec_reset(f);
 	}
 	fetch_pump(f);
 }
@@ -586,7 +887,7 @@ fetch_pump(struct imap_fetch *f)
 			return;
 		}
 		struct fetch_seg *g = &f->segs[f->seg_pos];
-		if (!g->is_range) {
+		if (g->kind == FETCH_SEG_TEXT) {
 			imap_write(s, g->text, g->text_len);
 			f->seg_pos++;
 			continue;
@@ -634,6 +935,15 @@ fetch_open_done(void *arg, int status)
 		f->pos++;
 		fetch_next(f);
 		return;
+	}
+	for (size_t a = 0; a < f->s->cmd.att_count; a++) {
+		if (f->res[a].kind == FETCH_RES_UNKNOWN_CTE) {
+			/* RFC 3516 section 4.3: the command fails. */
+			f->unknown_cte = true;
+			fetch_msg_reset(f);
+			fetch_finish(f);
+			return;
+		}
 	}
 	fetch_build(f);
 	fetch_pump(f);
@@ -769,27 +1079,28 @@ imap_cmd_fetch(struct imap_session *s)
 {
 	struct imap_command *c = &s->cmd;
 	bool need_content = false, set_seen = false;
+	bool need_tree = false, need_envelope = false;
 	for (size_t a = 0; a < c->att_count; a++) {
 		struct imap_fetch_att *att = &c->atts[a];
 		switch (att->kind) {
 		case IMAP_FETCH_ENVELOPE:
+			need_content = need_envelope = true;
+			break;
 		case IMAP_FETCH_BODYSTRUCTURE:
 		case IMAP_FETCH_BODY_STRUCTURE:
-			imap_done(s, "BAD [CANNOT] ENVELOPE and BODYSTRUCTURE "
-				     "are not available yet");
-			return;
+			need_content = need_tree = true;
+			break;
 		case IMAP_FETCH_BINARY:
 		case IMAP_FETCH_BINARY_SIZE:
-			imap_done(s, "BAD [CANNOT] BINARY is not available "
-				     "yet");
-			return;
+			need_content = true;
+			if (att->section.part_count > 0)
+				need_tree = true;
+			if (att->kind == IMAP_FETCH_BINARY && !att->peek)
+				set_seen = true;
+			break;
 		case IMAP_FETCH_BODY_SECTION:
-			if (att->section.part_count > 0 ||
-			    att->section.text == IMAP_SECTION_MIME) {
-				imap_done(s, "BAD [CANNOT] MIME part sections "
-					     "are not available yet");
-				return;
-			}
+			if (att->section.part_count > 0)
+				need_tree = true;
 			need_content = true;
 			if (!att->peek)
 				set_seen = true;
@@ -838,6 +1149,8 @@ imap_cmd_fetch(struct imap_session *s)
 	f->count = count;
 	f->fd = -1;
 	f->need_content = need_content;
+	f->need_tree = need_tree;
+	f->need_envelope = need_envelope;
 	f->set_seen = set_seen;
 	s->fetch = f;
 	imap_busy(s);

@@ -21,8 +21,8 @@
 
 #include "imap.h"
 
-/* The most of a message searched (BODY/TEXT). */
-#define SEARCH_CONTENT_MAX (64 * 1024 * 1024)
+/* How much of a message's start is read for its header fields. */
+#define SEARCH_HEAD_MAX (256 * 1024)
 
 struct search_msg {
 	uint32_t uid, msn;
@@ -49,10 +49,14 @@ struct imap_search {
 	bool uses_modseq;
 
 	/* the message being evaluated (pool thread) */
-	char *content;
+	int fd;
+	char *prefix;
+	size_t prefix_len;
+	char *content; /* its head: the header, at most SEARCH_HEAD_MAX */
 	size_t content_len;
 	size_t header_len;
-	bool loaded, load_failed;
+	struct ts_mime_message *mime; /* parsed when BODY/TEXT need it */
+	bool loaded, load_failed, parse_failed;
 };
 
 static void
@@ -67,38 +71,54 @@ search_free(struct imap_search *q)
 	free(q);
 }
 
+/* Forget the current message (pool thread). */
+static void
+search_unload(struct imap_search *q)
+{
+	if (q->fd >= 0)
+		close(q->fd);
+	q->fd = -1;
+	free(q->prefix);
+	q->prefix = NULL;
+	q->prefix_len = 0;
+	free(q->content);
+	q->content = NULL;
+	q->content_len = q->header_len = 0;
+	ts_mime_message_free(&q->mime);
+	q->loaded = q->load_failed = q->parse_failed = false;
+}
+
 /* --- content (pool thread) ------------------------------------------------ */
 
+/* Open the message and read its head (pool thread); once per message. */
 static void
 search_load(struct imap_search *q, const struct search_msg *m)
 {
 	if (q->loaded)
 		return;
 	q->loaded = true;
-	int fd;
-	char *prefix;
-	size_t plen;
-	if (ts_store_message_read(q->store, m->id, &fd, &prefix, &plen) != 0) {
+	if (ts_store_message_read(q->store, m->id, &q->fd, &q->prefix,
+				  &q->prefix_len) != 0) {
+		q->fd = -1;
 		q->load_failed = true;
 		return;
 	}
-	size_t want = m->size < SEARCH_CONTENT_MAX ? (size_t)m->size
-						   : SEARCH_CONTENT_MAX;
-	if (want < plen)
-		want = plen;
+	size_t want =
+		m->size < SEARCH_HEAD_MAX ? (size_t)m->size : SEARCH_HEAD_MAX;
+	if (want < q->prefix_len)
+		want = q->prefix_len;
 	q->content = ts_xmalloc(want + 1);
-	memcpy(q->content, prefix, plen);
-	size_t n = plen;
+	memcpy(q->content, q->prefix, q->prefix_len);
+	size_t n = q->prefix_len;
 	while (n < want) {
-		ssize_t r = read(fd, q->content + n, want - n);
+		ssize_t r = pread(q->fd, q->content + n, want - n,
+				  (off_t)(n - q->prefix_len));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
-	free(prefix);
 	q->content[n] = '\0';
 	q->content_len = n;
 	q->header_len = n;
@@ -117,19 +137,25 @@ search_load(struct imap_search *q, const struct search_msg *m)
 	}
 }
 
-/* Case-insensitive (ASCII) substring search. */
+/* BODY / TEXT: the decoded text of the message's parts (pool thread). */
 static bool
-search_contains(const char *hay, size_t len, const char *needle)
+search_text(struct imap_search *q, const struct search_msg *m,
+	    enum ts_mime_search_scope scope, const char *needle)
 {
-	size_t nl = strlen(needle);
-	if (nl == 0)
-		return true;
-	if (nl > len)
+	search_load(q, m);
+	if (q->load_failed)
 		return false;
-	for (size_t i = 0; i + nl <= len; i++)
-		if (strncasecmp(hay + i, needle, nl) == 0)
-			return true;
-	return false;
+	if (q->mime == NULL && !q->parse_failed) {
+		const char *error;
+		if (lseek(q->fd, 0, SEEK_SET) != 0 ||
+		    ts_mime_parse_fd(q->prefix, q->prefix_len, q->fd, NULL,
+				     &q->mime, &error) != 0)
+			q->parse_failed = true;
+	}
+	if (q->mime == NULL)
+		return false;
+	return ts_mime_search_fd(q->mime, q->prefix, q->prefix_len, q->fd,
+				 scope, needle, strlen(needle)) == 1;
 }
 
 /*
@@ -186,7 +212,11 @@ search_fields(const struct imap_search *q, const char *name,
 static bool
 search_value_contains(const char *value, void *arg)
 {
-	return search_contains(value, strlen(value), arg);
+	size_t len;
+	char *decoded = ts_mime_decode_words(value, strlen(value), &len);
+	bool found = ts_mime_contains(decoded, len, arg, strlen(arg));
+	free(decoded);
+	return found;
 }
 
 static bool
@@ -312,16 +342,9 @@ search_eval(struct imap_search *q, const struct imap_search_key *k,
 			return false;
 		return search_fields(q, k->str2, search_value_contains, k->str);
 	case IMAP_SK_BODY:
-		search_load(q, m);
-		if (q->load_failed)
-			return false;
-		return search_contains(q->content + q->header_len,
-				       q->content_len - q->header_len, k->str);
+		return search_text(q, m, TS_MIME_SEARCH_BODY, k->str);
 	case IMAP_SK_TEXT:
-		search_load(q, m);
-		if (q->load_failed)
-			return false;
-		return search_contains(q->content, q->content_len, k->str);
+		return search_text(q, m, TS_MIME_SEARCH_TEXT, k->str);
 	case IMAP_SK_SENTBEFORE:
 	case IMAP_SK_SENTON:
 	case IMAP_SK_SENTSINCE:
@@ -346,13 +369,11 @@ search_work(void *arg)
 {
 	struct imap_search *q = arg;
 	for (size_t i = 0; i < q->count && !q->aborted; i++) {
-		q->loaded = q->load_failed = false;
 		struct search_msg *m = &q->msgs[i];
 		m->match = search_eval(q, &q->keys, m);
 		if (m->match && m->modseq > q->max_modseq)
 			q->max_modseq = m->modseq;
-		free(q->content);
-		q->content = NULL;
+		search_unload(q);
 	}
 }
 
@@ -482,6 +503,7 @@ search_start(struct imap_session *s)
 		return;
 	struct imap_search *q = ts_xcalloc(1, sizeof(*q));
 	q->s = s;
+	q->fd = -1;
 	q->store = s->store;
 	q->keys = s->cmd.search;
 	memset(&s->cmd.search, 0, sizeof(s->cmd.search));

@@ -5,7 +5,8 @@ FETCH of FLAGS, INTERNALDATE, RFC822.SIZE, UID, MODSEQ, RFC822,
 RFC822.HEADER, RFC822.TEXT, BODY[] / BODY.PEEK[] / BODY[HEADER] /
 BODY[TEXT] / BODY[HEADER.FIELDS (..)] / HEADER.FIELDS.NOT and partial
 ranges, \\Seen set by non-PEEK sections, a large body streamed whole,
-ENVELOPE/BODYSTRUCTURE/part sections refused with BAD [CANNOT] for now;
+ENVELOPE/BODYSTRUCTURE/BODY/BINARY and the macros on a simple message
+(the MIME corpus is test_imap_structure.py);
 STORE +FLAGS/-FLAGS/FLAGS/.SILENT with keywords; COPY with COPYUID; MOVE
 with COPYUID and EXPUNGE; EXPUNGE and UID EXPUNGE; SEARCH keys (flags,
 keywords, sizes, dates, headers, body and text, sequence and UID sets,
@@ -85,11 +86,35 @@ class Fetch(f.ImapTest):
         self.assertEqual(len(data[0][1]), len(big))
         self.assertEqual(data[0][1], big)
 
-    def test_not_yet_available(self):
-        for item in ("ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[1]",
-                     "BINARY[1]", "ALL"):
-            with self.assertRaisesRegex(imaplib.IMAP4.error, "CANNOT"):
-                self.c.fetch("1", item)
+    def test_structure_items(self):
+        body = b"line one\r\nline two\r\n"
+        data = self.fetch1("(ENVELOPE)")
+        self.assertEqual(
+            data[0],
+            b'1 (ENVELOPE ("Tue, 1 Jul 2003 10:52:37 +0200" "fetch me" '
+            b'((NIL NIL "bob" "example.org")) ((NIL NIL "bob" '
+            b'"example.org")) ((NIL NIL "bob" "example.org")) ((NIL NIL '
+            b'"alice" "example.org")) NIL NIL NIL "<fetch.me@example.org>"))')
+        part = (b'"text" "plain" ("charset" "us-ascii") NIL NIL "7bit" %d 2'
+                % len(body))
+        data = self.fetch1("(BODYSTRUCTURE)")
+        self.assertEqual(data[0], b"1 (BODYSTRUCTURE (" + part +
+                         b" NIL NIL NIL NIL))")
+        data = self.fetch1("(BODY)")
+        self.assertEqual(data[0], b"1 (BODY (" + part + b"))")
+        data = self.fetch1("(BODY.PEEK[1])")
+        self.assertEqual(data[0][1], body)
+        data = self.fetch1("(BINARY.PEEK[1] BINARY.SIZE[1])")
+        self.assertEqual(data[0][1], body)
+        self.assertIn(b"BINARY.SIZE[1] %d" % len(body), data[1])
+        for macro, items in (("FAST", ("FLAGS", "RFC822.SIZE")),
+                             ("ALL", ("FLAGS", "ENVELOPE")),
+                             ("FULL", ("ENVELOPE", "BODY ("))):
+            data = self.fetch1(macro)
+            for item in items:
+                self.assertIn(item.encode(), data[0])
+        # nothing so far set \Seen
+        self.assertIn(b"FLAGS ()", self.fetch1("FLAGS")[0])
 
     def test_bad_sequence(self):
         with self.assertRaisesRegex(imaplib.IMAP4.error,

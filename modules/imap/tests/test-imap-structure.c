@@ -10,12 +10,14 @@
  * Every message is parsed from memory and again from a temp file through
  * ts_mime_parse_fd with small chunk sizes, so chunk boundaries fall inside
  * header lines and boundary lines; all parses must give the same output.
- * Also: the string quoting rules on their own.
+ * Also: the string quoting rules on their own.  With "--json" it prints
+ * the corpus instead, for tests/integration/test_imap_structure.py.
  */
 #include "config.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -728,9 +730,67 @@ test_quoting(void **state)
 	imap_str_free(&s);
 }
 
-int
-main(void)
+/* --- the corpus for the integration test ---------------------------------- */
+
+/* A JSON string: bytes >= 0x80 as \u00XX (the test reads them as Latin-1). */
+static void
+dump_json_string(const char *s)
 {
+	if (s == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+/*
+ * "--json": print the cases with default limits as a JSON list, so that
+ * tests/integration/test_imap_structure.py checks the same messages and
+ * the same hand-checked outputs through a running server.
+ */
+static void
+dump_corpus(void)
+{
+	size_t n = sizeof(corpus) / sizeof(corpus[0]);
+	bool first = true;
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		const struct corpus_case *c = &corpus[i];
+		if (c->max_depth != 0 || c->max_parts != 0)
+			continue;
+		fputs(first ? "\n" : ",\n", stdout);
+		first = false;
+		fputs("{\"name\": ", stdout);
+		dump_json_string(c->name);
+		fputs(", \"message\": ", stdout);
+		dump_json_string(c->message);
+		fputs(", \"envelope\": ", stdout);
+		dump_json_string(c->envelope);
+		fputs(", \"bodystructure\": ", stdout);
+		dump_json_string(c->bodystructure);
+		fputs(", \"body\": ", stdout);
+		dump_json_string(c->body);
+		putchar('}');
+	}
+	fputs("\n]\n", stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--json") == 0) {
+		dump_corpus();
+		return 0;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_corpus),
 		cmocka_unit_test(test_quoting),
