@@ -642,8 +642,7 @@ fetch_build(struct imap_fetch *f)
 		switch (att->kind) {
 		case IMAP_FETCH_FLAGS:
 			if (!flags_done) {
-				char *fl =
-					imap_flags_str(m->flags, m->keywords);
+				char *fl = imap_msg_flags_str(m);
 				ADD("FLAGS (%s)", fl);
 				free(fl);
 				flags_done = true;
@@ -674,7 +673,7 @@ fetch_build(struct imap_fetch *f)
 	}
 	/* \Seen set implicitly (or by someone else) shows in FLAGS. */
 	if (m->dirty && !flags_done) {
-		char *fl = imap_flags_str(m->flags, m->keywords);
+		char *fl = imap_msg_flags_str(m);
 		ADD("FLAGS (%s)", fl);
 		free(fl);
 		flags_done = true;

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "imap.h"
@@ -113,6 +114,7 @@ static int
 imap_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 {
 	struct imap_module *m = ts_xcalloc(1, sizeof(*m));
+	m->started = (int64_t)time(NULL);
 	m->set = imap_settings_new(cfg, ctx);
 	ts_ctx_set_data(ctx, m);
 	int rc = ts_service_add(ctx, "protocol", "imap", &imap_protocol,
@@ -139,6 +141,7 @@ imap_shutdown_module(struct ts_ctx *ctx)
 	if (m == NULL)
 		return;
 	imap_settings_free(m->set);
+	imap_recent_free(m);
 	while (m->users != NULL) {
 		struct imap_user_count *u = m->users;
 		m->users = u->next;

@@ -34,9 +34,13 @@ struct imap_user_count {
 	struct imap_user_count *next;
 };
 
+struct imap_recent;
+
 struct imap_module {
 	struct imap_settings *set;
 	struct imap_user_count *users;
+	struct imap_recent *recent; /* \Recent claims (recent.c) */
+	int64_t started; /* unix seconds the module started */
 };
 
 enum imap_state {
@@ -128,6 +132,7 @@ struct imap_session {
 	char *box_keywords;
 	bool keywords_dirty; /* send FLAGS / PERMANENTFLAGS again */
 	struct imap_msg *msgs;
+	size_t recent_count; /* messages \Recent in this session */
 	size_t count, alloc;
 	size_t exists; /* messages the client was told of */
 	uint32_t *saved; /* SEARCHRES "$", UIDs */
@@ -151,6 +156,18 @@ struct imap_session {
 extern const struct ts_protocol imap_protocol;
 struct imap_settings *imap_settings(const struct ts_ctx *ctx);
 struct imap_module *imap_module(const struct ts_ctx *ctx);
+
+/* recent.c */
+/* At SELECT: mark this session's recent messages, claim the rest. */
+void imap_recent_select(struct imap_session *s);
+/* A message just learnt of: whether this session is the one to see it
+ * as recent (it claims it). */
+bool imap_recent_claim(struct imap_session *s, uint32_t uid);
+/* STATUS RECENT: messages no session has claimed yet (an estimate). */
+uint32_t imap_recent_unclaimed(struct imap_module *m, const char *account,
+			       const char *mailbox, uint32_t uidvalidity,
+			       uint32_t uidnext, uint32_t total);
+void imap_recent_free(struct imap_module *m);
 
 /* session.c */
 void imap_send(struct imap_session *s, const char *fmt, ...) TS_PRINTF(2, 3);
@@ -195,6 +212,8 @@ void imap_cmd_append(struct imap_session *s);
 void imap_unselect(struct imap_session *s);
 /* "\\Seen \\Answered kw1" (no parentheses); caller frees. */
 char *imap_flags_str(uint32_t flags, const char *keywords);
+/* A message's flags as this session sees them, \Recent included. */
+char *imap_msg_flags_str(const struct imap_msg *m);
 
 /* notify.c */
 void imap_notify_attach(struct imap_session *s);

@@ -56,6 +56,17 @@ imap_flags_str(uint32_t flags, const char *keywords)
 	return out;
 }
 
+char *
+imap_msg_flags_str(const struct imap_msg *m)
+{
+	char *f = imap_flags_str(m->flags, m->keywords);
+	if (!m->recent)
+		return f;
+	char *out = ts_xasprintf("%s%s\\Recent", f, f[0] != '\0' ? " " : "");
+	free(f);
+	return out;
+}
+
 /* Map a store error text to an IMAP response code. */
 static const char *
 imap_store_code(const char *error)
@@ -244,9 +255,10 @@ imap_select_messages(int status, const struct ts_message_info *messages,
 
 	imap_select_send_flags(s);
 	s->keywords_dirty = false;
+	imap_recent_select(s);
 	imap_send(s, "* %zu EXISTS", s->exists);
 	if (!s->rev2)
-		imap_send(s, "* 0 RECENT"); /* gone in IMAP4rev2 */
+		imap_send(s, "* %zu RECENT", s->recent_count); /* not in rev2 */
 	for (size_t i = 0; i < s->exists; i++) {
 		if (!(s->msgs[i].flags & TS_FLAG_SEEN)) {
 			imap_send(s, "* OK [UNSEEN %zu] first unseen", i + 1);
@@ -446,7 +458,9 @@ imap_status_items(const struct imap_session *s, const struct ts_mailbox_info *b,
 		out = t;                                                   \
 	}
 	ITEM(IMAP_STATUS_MESSAGES, "MESSAGES %" PRIu32, b->total);
-	ITEM(IMAP_STATUS_RECENT, "RECENT %d", 0);
+	ITEM(IMAP_STATUS_RECENT, "RECENT %" PRIu32,
+	     imap_recent_unclaimed(imap_module(s->ctx), s->account, b->name,
+				   b->uidvalidity, b->uidnext, b->total));
 	ITEM(IMAP_STATUS_UIDNEXT, "UIDNEXT %" PRIu32, b->uidnext);
 	ITEM(IMAP_STATUS_UIDVALIDITY, "UIDVALIDITY %" PRIu32, b->uidvalidity);
 	ITEM(IMAP_STATUS_UNSEEN, "UNSEEN %" PRIu32, b->unseen);

@@ -64,6 +64,8 @@ imap_msg_index(const struct imap_session *s, uint32_t uid)
 static void
 imap_msg_remove(struct imap_session *s, size_t i)
 {
+	if (s->msgs[i].recent && s->recent_count > 0)
+		s->recent_count--;
 	free(s->msgs[i].keywords);
 	memmove(&s->msgs[i], &s->msgs[i + 1],
 		(s->count - i - 1) * sizeof(*s->msgs));
@@ -115,8 +117,13 @@ imap_apply_changes(struct imap_session *s,
 				.keywords = ts_xstrdup(
 					c->keywords != NULL ? c->keywords : ""),
 				.modseq = c->modseq,
-				.recent = true,
+				/* At SELECT (silent) imap_recent_select
+				 * decides, for every message at once. */
+				.recent = !silent &&
+					  imap_recent_claim(s, c->uid),
 			};
+			if (s->msgs[s->count - 1].recent)
+				s->recent_count++;
 			if (c->uid >= s->uidnext)
 				s->uidnext = c->uid + 1;
 			if (silent)
@@ -237,13 +244,15 @@ imap_flush_updates(struct imap_session *s, bool allow_expunge)
 	if (s->count > s->exists) {
 		s->exists = s->count;
 		imap_send(s, "* %zu EXISTS", s->exists);
+		if (!s->rev2)
+			imap_send(s, "* %zu RECENT", s->recent_count);
 	}
 	for (size_t i = 0; i < s->exists; i++) {
 		struct imap_msg *m = &s->msgs[i];
 		if (!m->dirty || m->expunged)
 			continue;
 		m->dirty = false;
-		char *f = imap_flags_str(m->flags, m->keywords);
+		char *f = imap_msg_flags_str(m);
 		if (s->condstore)
 			imap_send(s,
 				  "* %zu FETCH (UID %" PRIu32 " FLAGS (%s) "

@@ -32,6 +32,7 @@ struct search_msg {
 	int64_t id;
 	int64_t received;
 	uint64_t size;
+	bool recent;
 	bool match;
 };
 
@@ -318,11 +319,11 @@ search_eval(struct imap_search *q, const struct imap_search_key *k,
 		return k->kind == IMAP_SK_KEYWORD ? has : !has;
 	}
 	case IMAP_SK_NEW:
+		return m->recent && !(m->flags & TS_FLAG_SEEN);
 	case IMAP_SK_RECENT:
-		/* \Recent is not kept: no message is recent. */
-		return false;
+		return m->recent;
 	case IMAP_SK_OLD:
-		return true;
+		return !m->recent;
 	case IMAP_SK_BEFORE:
 		return m->received / 86400 < k->num;
 	case IMAP_SK_ON:
@@ -521,6 +522,7 @@ search_start(struct imap_session *s)
 			.id = m->id,
 			.received = m->received,
 			.size = m->size,
+			.recent = m->recent,
 		};
 	}
 	q->max_msn = (uint32_t)s->exists;

@@ -130,6 +130,14 @@ class ImapTest(h.TempDirTest):
         self.assertIn("APPENDUID", text)
         return int(text.split("APPENDUID ")[1].split()[1].rstrip("]"))
 
+    def claim_recent(self, mailbox="INBOX"):
+        """SELECT once in a throwaway session, so that the messages there
+        are no longer \\Recent (RFC 3501 2.3.2) for the session under
+        test: tests of other features compare FLAGS exactly."""
+        c = self.client()
+        c.select(mailbox)
+        c.close()
+
     def raw(self, tls=False):
         """A raw line client (plain on the imap port, or implicit TLS);
         reads the greeting."""

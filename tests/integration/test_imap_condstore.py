@@ -22,6 +22,7 @@ class Concurrency(f.ImapTest):
         c = self.client()
         for i in range(3):
             self.append(c, msg=f.message(f"m{i}"))
+        self.claim_recent()
         self.a = self.raw_login()
         self.a.send("a1 SELECT INBOX")
         self.a.expect_tagged(b"a1")
@@ -78,6 +79,7 @@ class CondStore(f.ImapTest):
         self.c = self.client()
         for i in range(3):
             self.append(self.c, msg=f.message(f"m{i}"))
+        self.claim_recent()
 
     def modseqs(self, rc, tag):
         rc.send(tag + " FETCH 1:* (MODSEQ)")

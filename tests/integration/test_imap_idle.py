@@ -16,6 +16,7 @@ class Idle(f.ImapTest):
         super().setUp()
         c = self.client()
         self.append(c, msg=f.message("first"))
+        self.claim_recent()
         self.a = self.raw_login()
         self.a.send("i1 SELECT INBOX")
         self.a.expect_tagged(b"i1")

@@ -28,6 +28,7 @@ class Fetch(f.ImapTest):
         self.msg = f.message("fetch me", "line one\r\nline two",
                              extra="X-Custom: yes\r\n")
         self.append(self.c, msg=self.msg)
+        self.claim_recent()
         self.c.select("INBOX")
 
     def fetch1(self, items):
@@ -174,6 +175,7 @@ class StoreCopyMove(f.ImapTest):
         self.c = self.client()
         for i in range(4):
             self.append(self.c, msg=f.message(f"m{i}"))
+        self.claim_recent()
         self.c.select("INBOX")
 
     def test_store(self):

@@ -165,6 +165,7 @@ class Parts(f.ImapTest):
         c = self.client()
         self.uid = self.append(c, msg=MIXED)
         self.plain_uid = self.append(c, msg=PLAIN)
+        self.claim_recent()
         self.rc = self.raw_login()
         command(self.rc, "s", "SELECT INBOX")
         self.n = 0
