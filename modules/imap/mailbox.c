@@ -259,7 +259,15 @@ imap_select_messages(int status, const struct ts_message_info *messages,
 	imap_send(s, "* %zu EXISTS", s->exists);
 	if (!s->rev2)
 		imap_send(s, "* %zu RECENT", s->recent_count); /* not in rev2 */
-	for (size_t i = 0; i < s->exists; i++) {
+	if (s->rev2) {
+		/* RFC 9051 6.3.2: the mailbox's name as the server spells it. */
+		char *out = imap_mailbox_out(s, s->mailbox);
+		char *q = imap_quote(out);
+		imap_send(s, "* LIST () \"/\" %s", q);
+		free(q);
+		free(out);
+	}
+	for (size_t i = 0; i < s->exists && !s->rev2; i++) {
 		if (!(s->msgs[i].flags & TS_FLAG_SEEN)) {
 			imap_send(s, "* OK [UNSEEN %zu] first unseen", i + 1);
 			break;

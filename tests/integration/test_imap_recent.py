@@ -65,6 +65,9 @@ class Recent(f.ImapTest):
         a.send("S1 SELECT INBOX")
         lines, _ = a.expect_tagged(b"S1")
         self.assertFalse([l for l in lines if l.endswith(b"RECENT")])
+        # RFC 9051 6.3.2: a LIST response with the name; no UNSEEN code.
+        self.assertIn(b'* LIST () "/" "INBOX"', lines)
+        self.assertFalse([l for l in lines if b"[UNSEEN" in l])
 
 
 if __name__ == "__main__":
