@@ -185,6 +185,7 @@ static const struct ts_cfg_section ts_boot_kernel_sections[] = {
 	{ .type = "listener", .named = true, .keys = ts__listener_keys },
 	{ .type = "dns", .named = false, .keys = ts__dns_keys },
 	{ .type = "queue", .named = false, .keys = ts__queue_keys },
+	{ .type = "sendmail", .named = false, .keys = ts__sendmail_keys },
 	{ .type = "domain", .named = true, .keys = ts__domain_keys },
 	{ .type = "account", .named = true, .keys = ts__account_keys },
 	{ .type = NULL },

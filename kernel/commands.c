@@ -77,6 +77,10 @@ static const struct ts_command ts_commands[] = {
 	{ "queue", TS_QUEUE_USAGE,
 	  "list or act on the running server's outbound queue",
 	  ts_cmd_control },
+	{ "sendmail",
+	  "sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RCPT…]",
+	  "submit a message from stdin to the [sendmail] server",
+	  ts__cmd_sendmail },
 	{ "version", "version", "print the version and plugin ABI",
 	  ts_cmd_version },
 	{ "help", "help [COMMAND]", "show commands, or one command's usage",
@@ -831,6 +835,11 @@ ts_run_module_command(int argc, char **argv)
 int
 ts__main(int argc, char **argv)
 {
+	/* Invoked as "sendmail" (a link): the sendmail interface. */
+	const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	base = base != NULL ? base + 1 : argc > 0 ? argv[0] : "";
+	if (strcmp(base, "sendmail") == 0)
+		return ts__cmd_sendmail(argc, argv);
 	if (argc < 2) {
 		ts_print_help(stderr);
 		return TS_EXIT_USAGE;

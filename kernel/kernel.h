@@ -272,6 +272,8 @@ bool ts__auth_result_valid(const struct ts_auth_result *r);
 /* --- outbound queue (queue/queue.c) ------------------------------------ */
 
 extern const struct ts_cfg_key ts__queue_keys[];
+/* [sendmail]: where `tessera sendmail` submits (kernel/sendmail.c). */
+extern const struct ts_cfg_key ts__sendmail_keys[];
 /* Open the queue index, load the schedule, start delivering. */
 int ts__queue_start(struct ts_kernel *k, char **error_r);
 /* Apply changed [queue] settings. */

@@ -185,4 +185,12 @@ enum ts_sasl_status ts__scram_client_final(struct ts__scram *sc,
 					   const char **server_final_r,
 					   const char **error_r);
 
+/* --- client side (client.c) ------------------------------------------- */
+
+/*
+ * Tests: use this SCRAM client nonce instead of a random one (call
+ * before the first step).
+ */
+void ts__sasl_client_set_nonce(struct ts_sasl_client *c, const char *nonce);
+
 #endif

@@ -169,6 +169,8 @@ smtp_deliver_step_done(struct smtp_delivery *d, int status)
 			    d->id, s->from_text, d->local_targets,
 			    d->queued_rcpts);
 		reply = ts_xasprintf("250 2.0.0 OK id=%s", d->id);
+		if (d->queued_rcpts > 0)
+			smtp_limits_record(s->ctx, s->txn);
 	} else {
 		ts_conn_log(s->conn, s->ctx, TS_LOG_ERROR,
 			    "delivery failed id=%s error=\"%s\"", d->id,

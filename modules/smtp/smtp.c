@@ -17,6 +17,22 @@
 #include "smtp.h"
 
 static const struct ts_cfg_key smtp_keys[] = {
+	{ .name = "max_messages_per_day",
+	  .type = TS_CFG_INT,
+	  .default_value = "1000",
+	  .min = 0,
+	  .max = 100000000,
+	  .doc = "messages with remote recipients an authenticated account "
+		 "may send per 24 hours (0: no limit); then MAIL gets 451 "
+		 "4.7.1" },
+	{ .name = "max_new_recipients_per_day",
+	  .type = TS_CFG_INT,
+	  .default_value = "200",
+	  .min = 0,
+	  .max = 100000000,
+	  .doc = "remote addresses an account never sent to before that it "
+		 "may send to per 24 hours (0: no limit); then RCPT gets 451 "
+		 "4.7.1" },
 	{ .name = "max_message_size",
 	  .type = TS_CFG_SIZE,
 	  .default_value = "50M",
@@ -114,6 +130,10 @@ smtp_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 		set->accept_all = ts_xstrdup(all);
 	set->test_localparts = ts_cfg_bool(s, "test_localparts");
 	set->pedantic = ts_cfg_bool(s, "pedantic");
+	set->max_messages_per_day =
+		(unsigned)ts_cfg_int(s, "max_messages_per_day");
+	set->max_new_recipients_per_day =
+		(unsigned)ts_cfg_int(s, "max_new_recipients_per_day");
 	return set;
 }
 
@@ -137,6 +157,8 @@ smtp_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 		rc = ts_service_add(ctx, "protocol", "submissions",
 				    &smtp_protocol_submissions,
 				    sizeof(smtp_protocol_submissions));
+	if (rc == 0)
+		rc = smtp_limits_init(ctx);
 	return rc;
 }
 

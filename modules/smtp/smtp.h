@@ -33,6 +33,8 @@ struct smtp_settings {
 	char *accept_all; /* every recipient goes to this account, or NULL */
 	bool test_localparts; /* temperror…, permerror…, timeout… */
 	bool pedantic; /* no lenience for authenticated submission */
+	unsigned max_messages_per_day; /* per account; 0: unlimited */
+	unsigned max_new_recipients_per_day; /* per account; 0: unlimited */
 };
 
 enum smtp_state {
@@ -171,5 +173,13 @@ const char *smtp_auth_mechanisms(const struct smtp_session *s);
 void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd);
 void smtp_auth_line(struct smtp_session *s, const char *line, size_t len);
 void smtp_auth_reset(struct smtp_session *s);
+
+/* --- outgoing limits per account (limits.c) --- */
+
+/* Add the smtp_mail and smtp_rcpt hooks that enforce the limits. */
+int smtp_limits_init(struct ts_ctx *ctx);
+/* Record an accepted message's remote recipients in its account's
+ * sending history (no-op without an account or remote recipients). */
+void smtp_limits_record(struct ts_ctx *ctx, const struct ts_txn *txn);
 
 #endif

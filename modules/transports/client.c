@@ -27,6 +27,8 @@ enum tr_state {
 	TR_S_HELO, /* HELO sent after EHLO got 5xx */
 	TR_S_STARTTLS, /* STARTTLS sent */
 	TR_S_TLS_WAIT, /* 220 to STARTTLS: the caller runs the handshake */
+	TR_S_AUTH, /* AUTH or a response sent: 334 or 235 expected */
+	TR_S_AUTH_CANCEL, /* "*" sent: the server's refusal expected */
 	TR_S_TXN, /* MAIL, RCPT, DATA/BDAT replies in the FIFO */
 	TR_S_BODY, /* taking message bytes */
 	TR_S_QUIT, /* QUIT sent (or about to close) */
@@ -57,6 +59,9 @@ struct tr_client {
 	uint64_t max_size;
 	bool tls_on;
 	bool saw_starttls, saw_requiretls, saw_ehlo;
+	char *auth_offered; /* the last EHLO's AUTH list */
+	bool authenticated;
+	const char *auth_why; /* why our side cancelled the exchange */
 
 	/* the reply being read */
 	size_t reply_lines;
@@ -361,6 +366,13 @@ tr_parse_capability(struct tr_client *c, const char *text)
 		{ "BINARYMIME", TR_CAP_BINARYMIME },
 	};
 	size_t n = strcspn(text, " ");
+	if (n == 4 && strncasecmp(text, "AUTH", 4) == 0) {
+		c->caps |= TR_CAP_AUTH;
+		free(c->auth_offered);
+		c->auth_offered =
+			ts_xstrdup(text[n] == ' ' ? text + n + 1 : "");
+		return;
+	}
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		if (strlen(caps[i].name) != n ||
 		    strncasecmp(text, caps[i].name, n) != 0)
@@ -383,6 +395,8 @@ tr_send_ehlo(struct tr_client *c)
 {
 	c->caps = 0;
 	c->max_size = 0;
+	free(c->auth_offered);
+	c->auth_offered = NULL;
 	tr_out_printf(c, "EHLO %s\r\n", c->p.helo_name);
 	c->state = TR_S_EHLO;
 	c->want = TR_WANT_REPLY;
@@ -557,6 +571,91 @@ tr_start_txn(struct tr_client *c)
 	return c->want;
 }
 
+/* Fail the session before MAIL with our own reason: the host failed. */
+static enum tr_want
+tr_refuse_host(struct tr_client *c, int code, const char *enhanced,
+	       const char *text)
+{
+	c->host_failed = true;
+	return tr_refuse(c, code, enhanced, text);
+}
+
+/* Start AUTH with the mechanism the caller's SASL client chooses. */
+static enum tr_want
+tr_auth_begin(struct tr_client *c)
+{
+	char *cmd = NULL;
+	const char *why = NULL;
+	if (c->p.auth->begin(c->p.auth->arg,
+			     c->auth_offered != NULL ? c->auth_offered : "",
+			     c->tls_on, &cmd, &why) != 0) {
+		char *t = ts_xasprintf("cannot authenticate to the relay: %s",
+				       why != NULL ? why : "no mechanism");
+		tr_refuse_host(c, 451, "4.7.0", t);
+		free(t);
+		return c->want;
+	}
+	tr_out_printf(c, "%s\r\n", cmd);
+	free(cmd);
+	c->state = TR_S_AUTH;
+	c->want = TR_WANT_REPLY;
+	return c->want;
+}
+
+/* A reply during AUTH: a challenge, success, or refusal. */
+static enum tr_want
+tr_auth_reply(struct tr_client *c, int code, const char *enh, const char *text,
+	      const char *full)
+{
+	const char *why = NULL;
+	if (c->state == TR_S_AUTH_CANCEL) {
+		/* Our "*" was answered (501): give up on this host. */
+		char *t = ts_xasprintf("authentication to the relay "
+				       "abandoned: %s",
+				       c->auth_why);
+		tr_refuse_host(c, 451, "4.7.0", t);
+		free(t);
+		return c->want;
+	}
+	if (code == 334) {
+		char *resp = NULL;
+		if (c->p.auth->step(c->p.auth->arg, text, &resp, &why) != 0) {
+			c->auth_why = why != NULL ? why : "bad challenge";
+			tr_out_printf(c, "*\r\n");
+			c->state = TR_S_AUTH_CANCEL;
+			return c->want;
+		}
+		tr_out_printf(c, "%s\r\n", resp);
+		free(resp);
+		return c->want;
+	}
+	if (code == 235) {
+		if (c->p.auth->success(c->p.auth->arg, &why) != 0) {
+			char *t = ts_xasprintf("the relay accepted us without "
+					       "proving it knows the password "
+					       "(%s)",
+					       why != NULL ? why : "?");
+			tr_refuse_host(c, 451, "4.7.0", t);
+			free(t);
+			return c->want;
+		}
+		c->authenticated = true;
+		return tr_start_txn(c);
+	}
+	/*
+	 * Refused: a wrong password is a configuration problem on our
+	 * side, so the mail stays queued (temporary) rather than bounce.
+	 */
+	(void)full;
+	char *t = ts_xasprintf("authentication to the relay failed: %d %s %s",
+			       code, enh, text);
+	tr_set_open(c, 451, "4.7.0", t, false);
+	c->host_failed = true;
+	free(t);
+	tr_quit(c);
+	return c->want;
+}
+
 /* The EHLO/HELO reply was 250: STARTTLS, or on to the transaction. */
 static enum tr_want
 tr_after_ehlo(struct tr_client *c)
@@ -572,6 +671,12 @@ tr_after_ehlo(struct tr_client *c)
 			return c->want;
 		}
 	}
+	if (c->p.tls == TR_TLS_REQUIRED && !c->tls_on)
+		return tr_refuse_host(c, 451, "4.7.5",
+				      "the relay does not offer STARTTLS, and "
+				      "this transport requires TLS");
+	if (c->p.auth != NULL && !c->authenticated)
+		return tr_auth_begin(c);
 	return tr_start_txn(c);
 }
 
@@ -762,10 +867,22 @@ tr_reply(struct tr_client *c)
 					       full);
 			w = tr_refuse(c, 550, "5.7.10", t);
 			free(t);
+		} else if (c->p.tls == TR_TLS_REQUIRED) {
+			char *t = ts_xasprintf("the relay refused STARTTLS: "
+					       "%s",
+					       full);
+			w = tr_refuse_host(c, 451, "4.7.5", t);
+			free(t);
+		} else if (c->p.auth != NULL) {
+			w = tr_auth_begin(c);
 		} else {
 			/* Opportunistic: carry on in the clear. */
 			w = tr_start_txn(c);
 		}
+		break;
+	case TR_S_AUTH:
+	case TR_S_AUTH_CANCEL:
+		w = tr_auth_reply(c, code, enh, text, full);
 		break;
 	case TR_S_TXN:
 	case TR_S_BODY:
@@ -819,6 +936,7 @@ tr_client_free(struct tr_client **cp)
 	free(c->reply_text);
 	free(c->out);
 	free(c->fifo);
+	free(c->auth_offered);
 	free(c);
 	*cp = NULL;
 }
@@ -973,6 +1091,10 @@ tr_client_timeout(struct tr_client *c)
 	case TR_S_TLS_WAIT:
 		what = "TLS handshake";
 		break;
+	case TR_S_AUTH:
+	case TR_S_AUTH_CANCEL:
+		what = "AUTH";
+		break;
 	case TR_S_QUIT:
 		what = "QUIT";
 		break;
@@ -1053,6 +1175,18 @@ bool
 tr_client_saw_requiretls(const struct tr_client *c)
 {
 	return c->saw_requiretls;
+}
+
+const char *
+tr_client_auth_offered(const struct tr_client *c)
+{
+	return c->auth_offered != NULL ? c->auth_offered : "";
+}
+
+bool
+tr_client_authenticated(const struct tr_client *c)
+{
+	return c->authenticated;
 }
 
 bool

@@ -37,6 +37,7 @@ enum tr_cap {
 	TR_CAP_REQUIRETLS = 1u << 7,
 	TR_CAP_ENHANCEDSTATUSCODES = 1u << 8,
 	TR_CAP_BINARYMIME = 1u << 9,
+	TR_CAP_AUTH = 1u << 10,
 };
 
 /* What the caller must do after a call into the machine. */
@@ -54,6 +55,36 @@ enum tr_tls_mode {
 	/* RFC 8689: STARTTLS with PKIX verification and the peer's
 	 * REQUIRETLS capability, or fail the recipients with 5.7.10 */
 	TR_TLS_REQUIRETLS,
+	/* A relay: STARTTLS must be offered and work, or the host fails
+	 * with 4.7.5 (the caller chooses the certificate check) */
+	TR_TLS_REQUIRED,
+};
+
+/*
+ * Client authentication (RFC 4954) after EHLO (under TLS when TLS is
+ * used), before MAIL.  The machine frames the exchange; the callbacks
+ * (the SASL client, in the caller) make its content.  A "why" text is
+ * static or lives until the next callback.
+ */
+struct tr_client_auth {
+	/*
+	 * Choose a mechanism from the EHLO AUTH list `offered` (possibly
+	 * empty) and start: 0 with *command_r, the whole command without
+	 * CRLF ("AUTH SCRAM-SHA-256 biws…", malloc'd), or an error with
+	 * *why_r (the host fails with 4.7.0).
+	 */
+	int (*begin)(void *arg, const char *offered, bool tls_on,
+		     char **command_r, const char **why_r);
+	/*
+	 * A 334 challenge (its base64 text): 0 with *response_r (base64,
+	 * malloc'd, no CRLF), or an error with *why_r: the machine cancels
+	 * with "*" and the host fails.
+	 */
+	int (*step)(void *arg, const char *challenge, char **response_r,
+		    const char **why_r);
+	/* 235: 0 when our side is satisfied (SCRAM: server verified). */
+	int (*success)(void *arg, const char **why_r);
+	void *arg;
 };
 
 /* The timeout that applies while waiting now (RFC 5321 4.5.3.2). */
@@ -77,8 +108,11 @@ struct tr_client_params {
 	size_t rcpt_count;
 	uint64_t size; /* message size in bytes (for SIZE=) */
 	enum tr_tls_mode tls;
-	/* Under TLS already (the caller wants no STARTTLS), e.g. a retry. */
+	/* Under TLS already (the caller wants no STARTTLS), e.g. a retry,
+	 * or implicit TLS (the handshake runs before the greeting). */
 	bool tls_active;
+	/* Authenticate before MAIL; NULL: never.  Not copied. */
+	const struct tr_client_auth *auth;
 };
 
 struct tr_client;
@@ -151,6 +185,10 @@ unsigned tr_client_caps(const struct tr_client *c);
 bool tr_client_saw_starttls(const struct tr_client *c);
 bool tr_client_saw_requiretls(const struct tr_client *c);
 bool tr_client_saw_ehlo(const struct tr_client *c);
+/* The mechanism list of the last EHLO's AUTH keyword ("" if none). */
+const char *tr_client_auth_offered(const struct tr_client *c);
+/* Whether AUTH succeeded in this session. */
+bool tr_client_authenticated(const struct tr_client *c);
 /* The SIZE limit the server announced (0: none). */
 uint64_t tr_client_max_size(const struct tr_client *c);
 

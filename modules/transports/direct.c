@@ -5,7 +5,12 @@
  * A *session* serves one delivery (the kernel's struct ts_delivery): it
  * opens the queued message on the work pool, looks up the domain's MX
  * records, then tries the hosts in order (mx.c), each through its A and
- * AAAA addresses (ts_conn_connect tries the addresses of one host).  An
+ * AAAA addresses (ts_conn_connect tries the addresses of one host).
+ * The same code serves every transport type (transports.c): a relay
+ * (smtp, submission, submissions) has its smarthost as the only "MX"
+ * host, its own port, required or implicit TLS and AUTH through the
+ * kernel's SASL client; socks connects to the proxy instead and speaks
+ * SOCKS5 (socks.c) before SMTP, to the host's first address.  An
  * *attempt* is one connection to one host, driven by the pure SMTP
  * client (client.c): this file only moves bytes between it and the
  * connection, streams the message to it from the work pool with
@@ -34,9 +39,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <idn2.h>
+#include <tessera/sasl.h>
 
 #include "client.h"
+#include "socks.h"
 #include "transports.h"
 
 /* Bytes read from the message file per work item. */
@@ -78,12 +87,37 @@ struct tr_attempt {
 	bool reading; /* a read is in flight */
 	uint64_t offset; /* of the next read in the file */
 	bool ended; /* its results were taken */
+	struct tr_client_auth auth; /* callbacks into sasl */
+	struct ts_sasl_client *sasl; /* the AUTH exchange, or NULL */
+	char *sasl_mech; /* the mechanism that authenticated, for logs */
+	/* socks: the handshake with the proxy before SMTP */
+	enum {
+		TR_SOCKS_NONE,
+		TR_SOCKS_METHOD,
+		TR_SOCKS_HEAD,
+		TR_SOCKS_REST,
+		TR_SOCKS_DONE
+	} socks;
+	uint8_t socks_buf[TR_SOCKS5_REPLY_HEAD + 258];
+	size_t socks_len;
 };
 
 /* One delivery. */
 struct tr_session {
 	struct ts_ctx *ctx;
 	struct ts_delivery *d;
+	/* the transport instance, copied (a reload may free it) */
+	char *instance;
+	enum tr_type type;
+	unsigned port;
+	bool relay; /* smtp, submission, submissions: one smarthost */
+	bool implicit_tls; /* submissions */
+	enum tr_tls_mode relay_tls; /* relay types: the TLS mode */
+	bool tls_verify;
+	char *tls_ca_file;
+	char *username, *password, *mechanism;
+	char *socks_host; /* socks: the proxy */
+	unsigned socks_port;
 	char *domain; /* A-labels */
 	const struct ts_txn_rcpt **rcpts;
 	size_t rcpt_count;
@@ -213,6 +247,8 @@ tr_attempt_unref(struct tr_attempt *a)
 		return;
 	ts_timer_free(&a->timer);
 	tr_client_free(&a->client);
+	ts_sasl_client_free(&a->sasl);
+	free(a->sasl_mech);
 	tr_message_unref(&a->msg);
 	tr_addrs_free(&a->addrs, a->addr_count);
 	free(a->helo_name);
@@ -260,6 +296,15 @@ tr_session_free(struct tr_session *s)
 	free(s->fin_remote);
 	free(s->rcpts);
 	free(s->domain);
+	free(s->instance);
+	free(s->tls_ca_file);
+	free(s->username);
+	if (s->password != NULL) {
+		memset(s->password, 0, strlen(s->password));
+		free(s->password);
+	}
+	free(s->mechanism);
+	free(s->socks_host);
 	free(s);
 }
 
@@ -331,11 +376,13 @@ tr_attempt_end(struct tr_attempt *a)
 	if (s == NULL)
 		return;
 	struct tr_client *c = a->client;
-	if (tr_client_saw_ehlo(c))
+	/* What the recipient domain's own servers offer (not a relay's). */
+	if (tr_client_saw_ehlo(c) && !s->relay)
 		ts_delivery_note_tls(s->d, a->host, tr_client_saw_starttls(c),
 				     tr_client_saw_requiretls(c));
 	if (tr_client_host_failed(c) && a->tls_failed && !a->no_tls &&
-	    !s->requiretls) {
+	    !s->requiretls &&
+	    (!s->relay || s->relay_tls == TR_TLS_OPPORTUNISTIC)) {
 		/*
 		 * Opportunistic TLS that fails must not stop the mail (RFC
 		 * 7435): once more, without STARTTLS.  A TLS policy (DANE,
@@ -430,6 +477,12 @@ tr_attempt_pump(struct tr_attempt *a, enum tr_want w)
 					  : TS_TLS_VERIFY_NONE,
 			.ca_file = set->tls_ca_file,
 		};
+		/* A relay with tls_verify: PKIX against its host name. */
+		if (s != NULL && s->relay && s->tls_verify &&
+		    s->relay_tls != TR_TLS_OPPORTUNISTIC)
+			opts.verify = TS_TLS_VERIFY_PKIX;
+		if (s != NULL && s->relay && s->tls_ca_file != NULL)
+			opts.ca_file = s->tls_ca_file;
 		/* No SNI for an address literal (RFC 6066 3), but PKIX
 		 * still needs the address to check. */
 		if (!a->literal || opts.verify == TS_TLS_VERIFY_PKIX)
@@ -570,17 +623,124 @@ tr_attempt_read(struct tr_attempt *a)
 
 /* --- the connection's callbacks ------------------------------------------ */
 
+/* The SOCKS5 handshake failed: this host failed (our own reason). */
+static void
+tr_attempt_socks_fail(struct tr_attempt *a, const char *why)
+{
+	if (a->s != NULL)
+		ts_log(a->ctx, TS_LOG_INFO, "socks failed id=%s host=%s %s",
+		       ts_delivery_id(a->s->d), a->host, why);
+	tr_client_fail(a->client, 451, "4.4.1", why, false);
+	if (a->conn != NULL)
+		ts_conn_close(a->conn, "socks failed");
+}
+
+/* The proxy's answers, read with ts_conn_read_bytes. */
+static void
+tr_conn_data(struct ts_conn *conn, const char *data, size_t len, bool last)
+{
+	struct tr_attempt *a = ts_conn_arg(conn);
+	if (a->socks_len + len > sizeof(a->socks_buf)) {
+		tr_attempt_socks_fail(a, "malformed SOCKS5 reply");
+		return;
+	}
+	memcpy(a->socks_buf + a->socks_len, data, len);
+	a->socks_len += len;
+	if (!last || a->ended || a->s == NULL)
+		return;
+	const char *why = NULL;
+	size_t n = a->socks_len;
+	a->socks_len = 0;
+	switch (a->socks) {
+	case TR_SOCKS_METHOD: {
+		uint8_t req[TR_SOCKS5_REQUEST_MAX];
+		size_t rlen;
+		if (tr_socks5_method_reply(a->socks_buf, n, &why) != 0)
+			break;
+		if (tr_socks5_connect_request(a->addrs[0], a->s->port, req,
+					      &rlen) != 0) {
+			why = "SOCKS5: not a numeric address";
+			break;
+		}
+		if (ts_conn_write(conn, req, rlen) != 0 ||
+		    ts_conn_read_bytes(conn, TR_SOCKS5_REPLY_HEAD) != 0) {
+			why = "cannot talk to the SOCKS5 proxy";
+			break;
+		}
+		a->socks = TR_SOCKS_HEAD;
+		return;
+	}
+	case TR_SOCKS_HEAD: {
+		size_t rest;
+		if (tr_socks5_reply(a->socks_buf, n, &rest, &why) != 0)
+			break;
+		if (ts_conn_read_bytes(conn, rest) != 0) {
+			why = "cannot talk to the SOCKS5 proxy";
+			break;
+		}
+		a->socks = TR_SOCKS_REST;
+		return;
+	}
+	case TR_SOCKS_REST:
+		/* Connected through the proxy: the greeting comes next. */
+		a->socks = TR_SOCKS_DONE;
+		ts_conn_log(conn, a->ctx, TS_LOG_INFO,
+			    "connected through socks5 id=%s host=%s addr=%s",
+			    ts_delivery_id(a->s->d), a->host, a->addrs[0]);
+		tr_attempt_arm(a);
+		return;
+	default:
+		why = "unexpected bytes from the SOCKS5 proxy";
+		break;
+	}
+	tr_attempt_socks_fail(a, why);
+}
+
 static void
 tr_conn_open(struct ts_conn *conn, const struct ts_hook_result *res)
 {
 	(void)res;
 	struct tr_attempt *a = ts_conn_arg(conn);
 	free(a->remote);
+	if (a->socks != TR_SOCKS_NONE) {
+		a->remote = ts_xasprintf("%s [%s] via socks5 %s", a->host,
+					 a->addrs[0], ts_conn_remote_ip(conn));
+		uint8_t g[3];
+		size_t n = tr_socks5_greeting(g);
+		if (ts_conn_write(conn, g, n) != 0 ||
+		    ts_conn_read_bytes(conn, 2) != 0) {
+			tr_attempt_socks_fail(a, "cannot talk to the SOCKS5 "
+						 "proxy");
+			return;
+		}
+		tr_attempt_arm(a);
+		return;
+	}
 	a->remote = ts_xasprintf("%s [%s]", a->host, ts_conn_remote_ip(conn));
 	if (a->s != NULL)
 		ts_conn_log(conn, a->ctx, TS_LOG_INFO,
 			    "connected id=%s host=%s", ts_delivery_id(a->s->d),
 			    a->host);
+	if (a->s != NULL && a->s->implicit_tls) {
+		/* submissions (RFC 8314): TLS before the greeting. */
+		struct tr_session *s = a->s;
+		struct ts_tls_client_opts opts = {
+			.verify = s->tls_verify ? TS_TLS_VERIFY_PKIX
+						: TS_TLS_VERIFY_NONE,
+			.ca_file = s->tls_ca_file != NULL
+					   ? s->tls_ca_file
+					   : tr_settings(a->ctx)->tls_ca_file,
+			.server_name =
+				a->literal && !s->tls_verify ? NULL : a->host,
+		};
+		if (ts_conn_starttls_client(conn, &opts) != 0) {
+			tr_client_fail(a->client, 451, "4.7.5",
+				       "cannot start TLS", false);
+			ts_conn_close(conn, "tls failed");
+			return;
+		}
+		a->handshaking = true;
+	}
 	tr_attempt_arm(a);
 }
 
@@ -607,7 +767,126 @@ tr_conn_tls_ready(struct ts_conn *conn)
 {
 	struct tr_attempt *a = ts_conn_arg(conn);
 	a->handshaking = false;
+	if (a->s != NULL && a->s->implicit_tls) {
+		tr_attempt_arm(a); /* now the greeting */
+		return;
+	}
 	tr_attempt_pump(a, tr_client_tls_ready(a->client));
+}
+
+/* --- AUTH: the SASL client behind the client machine's callbacks ------- */
+
+static int
+tr_auth_begin(void *arg, const char *offered, bool tls_on, char **command_r,
+	      const char **why_r)
+{
+	struct tr_attempt *a = arg;
+	struct tr_session *s = a->s;
+	if (s == NULL || a->conn == NULL) {
+		*why_r = "delivery cancelled";
+		return TS_E_STATE;
+	}
+	uint8_t cb[128];
+	size_t cb_len = sizeof(cb);
+	const char *cb_type = "tls-exporter";
+	if (ts_conn_tls_channel_binding(a->conn, cb_type, cb, &cb_len) != 0) {
+		cb_type = "tls-unique";
+		cb_len = sizeof(cb);
+		if (ts_conn_tls_channel_binding(a->conn, cb_type, cb,
+						&cb_len) != 0)
+			cb_type = NULL;
+	}
+	const char *mech = s->mechanism;
+	if (mech == NULL)
+		mech = ts_sasl_client_choose(offered, tls_on, cb_type != NULL,
+					     false);
+	if (mech == NULL) {
+		*why_r = offered[0] == '\0'
+				 ? "the relay offers no AUTH"
+				 : "no usable mechanism among those the "
+				   "relay offers";
+		return TS_E_INVAL;
+	}
+	/* Binding data for a plain SCRAM only when -PLUS was not offered
+	 * (else our "y" reads as a downgrade). */
+	bool plus = strstr(mech, "-PLUS") != NULL;
+	char *plus_name = ts_xasprintf("%s-PLUS", mech);
+	bool offered_plus = !plus && strncmp(mech, "SCRAM", 5) == 0 &&
+			    strcasestr(offered, plus_name) != NULL;
+	free(plus_name);
+	struct ts_sasl_client_opts o = {
+		.mechanism = mech,
+		.username = s->username,
+		.password = s->password,
+		.tls_active = tls_on,
+		.cb_type = offered_plus ? NULL : cb_type,
+		.cb_data = cb,
+		.cb_len = cb_len,
+	};
+	ts_sasl_client_free(&a->sasl);
+	a->sasl = ts_sasl_client_new(&o, why_r);
+	if (a->sasl == NULL)
+		return TS_E_INVAL;
+	uint8_t *resp;
+	size_t len;
+	if (ts_sasl_client_step(a->sasl, NULL, 0, &resp, &len) != 0) {
+		*why_r = ts_sasl_client_error(a->sasl);
+		return TS_E_INVAL;
+	}
+	if (resp == NULL) {
+		*command_r = ts_xasprintf("AUTH %s", mech);
+	} else {
+		char *b64 =
+			len > 0 ? ts_base64_encode(resp, len) : ts_xstrdup("=");
+		*command_r = ts_xasprintf("AUTH %s %s", mech, b64);
+		memset(b64, 0, strlen(b64));
+		free(b64);
+		memset(resp, 0, len);
+		free(resp);
+	}
+	free(a->sasl_mech);
+	a->sasl_mech = ts_xstrdup(mech);
+	return 0;
+}
+
+static int
+tr_auth_step(void *arg, const char *challenge, char **response_r,
+	     const char **why_r)
+{
+	struct tr_attempt *a = arg;
+	uint8_t *data, *resp;
+	size_t len, rlen;
+	if (ts_base64_decode(challenge, &data, &len) != 0) {
+		*why_r = "challenge is not base64";
+		return TS_E_INVAL;
+	}
+	int rc = ts_sasl_client_step(a->sasl, data, len, &resp, &rlen);
+	free(data);
+	if (rc != 0) {
+		*why_r = ts_sasl_client_error(a->sasl);
+		return rc;
+	}
+	*response_r = ts_base64_encode(resp, rlen);
+	memset(resp, 0, rlen);
+	free(resp);
+	return 0;
+}
+
+static int
+tr_auth_success(void *arg, const char **why_r)
+{
+	struct tr_attempt *a = arg;
+	if (a->sasl == NULL || !ts_sasl_client_complete(a->sasl)) {
+		*why_r = "exchange incomplete";
+		return TS_E_STATE;
+	}
+	if (a->s != NULL && a->conn != NULL)
+		ts_conn_log(a->conn, a->ctx, TS_LOG_INFO,
+			    "authenticated to relay id=%s mechanism=%s user=%s",
+			    ts_delivery_id(a->s->d), a->sasl_mech,
+			    a->s->username);
+	ts_sasl_client_free(&a->sasl);
+	return 0;
 }
 
 static void
@@ -664,6 +943,7 @@ tr_conn_connect_failed(struct ts_conn *conn, const char *error)
 static const struct ts_protocol tr_smtp_client_protocol = {
 	.open = tr_conn_open,
 	.line = tr_conn_line,
+	.data = tr_conn_data,
 	.line_too_long = tr_conn_line_too_long,
 	.close = tr_conn_close,
 	.tls_ready = tr_conn_tls_ready,
@@ -714,13 +994,23 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 		.tls = s->requiretls		  ? TR_TLS_REQUIRETLS
 		       : set->starttls && !no_tls ? TR_TLS_OPPORTUNISTIC
 						  : TR_TLS_NEVER,
+		.tls_active = s->implicit_tls,
 	};
+	if (s->relay && !s->requiretls)
+		p.tls = no_tls ? TR_TLS_NEVER : s->relay_tls;
+	if (s->username != NULL && s->password != NULL) {
+		a->auth.begin = tr_auth_begin;
+		a->auth.step = tr_auth_step;
+		a->auth.success = tr_auth_success;
+		a->auth.arg = a;
+		p.auth = &a->auth;
+	}
 	a->client = tr_client_new(&p);
 	s->att = a;
 	struct ts_connect_opts opts = {
 		.addresses = (const char *const *)addrs,
 		.address_count = count,
-		.port = set->direct_port,
+		.port = s->port,
 		.timeout_ms = set->connect_timeout_ms,
 		/* the client judges overlong replies itself */
 		.max_line = TR_REPLY_LINE_MAX + 2,
@@ -729,6 +1019,14 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 			set->data_timeout_ms + set->command_timeout_ms + 60000,
 		.name = host,
 	};
+	const char *proxy[1] = { s->socks_host };
+	if (s->socks_host != NULL) {
+		/* The proxy connects to the first address for us. */
+		opts.addresses = proxy;
+		opts.address_count = 1;
+		opts.port = s->socks_port;
+		a->socks = TR_SOCKS_METHOD;
+	}
 	a->conn = ts_conn_connect(s->ctx, &opts, &tr_smtp_client_protocol, a);
 	if (a->conn == NULL) {
 		char *t = ts_xasprintf("cannot connect to %s", host);
@@ -874,13 +1172,77 @@ tr_session_mx_answer(const struct ts_dns_answer *ans, void *arg)
 
 /* --- the transport service ----------------------------------------------- */
 
+/*
+ * Copy what the session needs of its instance.  Returns false with
+ * *why_r when the instance is unknown (a route names one a reload
+ * removed) or its password could not be read.
+ */
+static bool
+tr_session_configure(struct tr_session *s, const char *instance,
+		     const char **why_r)
+{
+	*why_r = "unknown transport instance";
+	const struct tr_settings *set = tr_settings(s->ctx);
+	const struct tr_instance *in =
+		tr_instance_find(set, instance != NULL ? instance : "direct");
+	s->instance = ts_xstrdup(instance != NULL ? instance : "direct");
+	s->port = set->direct_port;
+	s->type = TR_TYPE_DIRECT;
+	if (in == NULL)
+		return false;
+	s->type = in->type;
+	s->relay = in->type == TR_TYPE_SMTP || in->type == TR_TYPE_SUBMISSION ||
+		   in->type == TR_TYPE_SUBMISSIONS;
+	if (in->type == TR_TYPE_SOCKS) {
+		s->socks_host = ts_xstrdup(in->socks_host ? in->socks_host
+							  : "127.0.0.1");
+		s->socks_port = in->socks_port;
+	}
+	if (!s->relay)
+		return true;
+	s->port = in->port;
+	s->implicit_tls = in->type == TR_TYPE_SUBMISSIONS;
+	s->relay_tls = in->type == TR_TYPE_SUBMISSION ? TR_TLS_REQUIRED
+		       : in->type == TR_TYPE_SUBMISSIONS
+			       ? TR_TLS_NEVER /* already under TLS */
+		       : in->starttls ? TR_TLS_OPPORTUNISTIC
+				      : TR_TLS_NEVER;
+	s->tls_verify = in->tls_verify;
+	s->tls_ca_file = in->tls_ca_file ? ts_xstrdup(in->tls_ca_file) : NULL;
+	s->username = in->username ? ts_xstrdup(in->username) : NULL;
+	s->password = in->password ? ts_xstrdup(in->password) : NULL;
+	if (s->username != NULL && s->password == NULL) {
+		/* The file went away since the check: never send without
+		 * the AUTH the configuration asks for. */
+		*why_r = "cannot read the transport's password_file";
+		return false;
+	}
+	s->mechanism = in->mechanism ? ts_xstrdup(in->mechanism) : NULL;
+	/* The smarthost is the one "MX" host. */
+	s->hosts.hosts = ts_xcalloc(1, sizeof(*s->hosts.hosts));
+	s->hosts.count = 1;
+	s->hosts.hosts[0].name = ts_xstrdup(in->host != NULL ? in->host : "");
+	unsigned char buf[16];
+	s->hosts.hosts[0].literal = inet_pton(AF_INET, in->host, buf) == 1 ||
+				    inet_pton(AF_INET6, in->host, buf) == 1;
+	return true;
+}
+
 static void
 tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
 {
-	(void)instance;
 	struct tr_session *s = ts_xcalloc(1, sizeof(*s));
 	s->ctx = ctx;
 	s->d = d;
+	const char *why;
+	if (!tr_session_configure(s, instance, &why)) {
+		ts_delivery_set_data(d, s);
+		s->domain = ts_xstrdup(ts_delivery_domain(d));
+		char *t = ts_xasprintf("%s: %s", why, s->instance);
+		tr_session_finish(s, 451, "4.3.5", t, NULL);
+		free(t);
+		return;
+	}
 	s->requiretls = ts_delivery_requiretls(d);
 	s->rcpt_count = ts_delivery_rcpt_count(d);
 	s->rcpts = ts_xcalloc(s->rcpt_count ? s->rcpt_count : 1,
@@ -911,9 +1273,9 @@ tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
 
 	ts_log(ctx, TS_LOG_INFO,
 	       "delivery started id=%s domain=%s rcpts=%zu "
-	       "attempt=%u",
+	       "attempt=%u transport=%s",
 	       ts_delivery_id(d), s->domain, s->rcpt_count,
-	       ts_delivery_attempt(d));
+	       ts_delivery_attempt(d), s->instance);
 
 	/* Open the message while DNS answers. */
 	struct tr_open_job *job = ts_xcalloc(1, sizeof(*job));
@@ -933,6 +1295,10 @@ tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
 	}
 	s->open_job = job;
 
+	if (s->relay) {
+		tr_session_next_host(s);
+		return;
+	}
 	struct tr_result fail = { 0 };
 	int lit = tr_mx_literal(s->domain, &s->hosts, &fail);
 	if (lit < 0) {

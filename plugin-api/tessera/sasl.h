@@ -1,7 +1,8 @@
 /*
  * tessera/sasl.h — server-side SASL for protocol modules: which mechanisms
  * to advertise, one authentication exchange at a time, and the base64 that
- * carries it on the wire.
+ * carries it on the wire; and client-side SASL (at the end) for when
+ * tessera itself logs in to another server.
  *
  * The kernel implements PLAIN (RFC 4616), LOGIN (the de-facto
  * "Username:"/"Password:" exchange), CRAM-MD5 (RFC 2195), SCRAM-SHA-1 and
@@ -179,6 +180,100 @@ char *ts_base64_encode(const uint8_t *data, size_t len);
  * bytes, not counted) and *len_r; otherwise TS_E_INVAL and *data_r NULL.
  */
 int ts_base64_decode(const char *text, uint8_t **data_r, size_t *len_r);
+
+/* --- the client side ------------------------------------------------- */
+
+/*
+ * Client-side SASL, for when tessera authenticates to another server (a
+ * smarthost through the transports module, `tessera sendmail`).  A pure
+ * state machine, one per exchange, usable on any thread: the caller
+ * frames the exchange for its protocol (SMTP "AUTH mech initial", "334
+ * challenge", "235"), decodes each challenge from base64 and encodes
+ * each response.  For SCRAM the server's signature is checked: only
+ * ts_sasl_client_complete() says the server proved it knows the password.
+ */
+
+/*
+ * The best mechanism in `offered` (the server's space-separated list,
+ * case-insensitive) that this client can use, as a static canonical
+ * name, or NULL: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS,
+ * SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN in that order; -PLUS only with
+ * channel_binding; PLAIN and LOGIN only when tls_active or
+ * allow_plaintext.
+ */
+const char *ts_sasl_client_choose(const char *offered, bool tls_active,
+				  bool channel_binding, bool allow_plaintext);
+
+/* How a client exchange starts; ts_sasl_client_new copies everything. */
+struct ts_sasl_client_opts {
+	/* PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1[-PLUS], SCRAM-SHA-256[-PLUS]. */
+	const char *mechanism;
+	const char *username; /* authentication identity, UTF-8 */
+	const char *password;
+	const char *authzid; /* act for this identity; NULL or "": none */
+	bool tls_active; /* PLAIN and LOGIN need it… */
+	bool allow_plaintext; /* …unless this says otherwise */
+	/*
+	 * Channel binding of the connection (ts_conn_tls_channel_binding),
+	 * or NULL.  Required for -PLUS.  For a SCRAM mechanism without
+	 * -PLUS, give it only when the server did not offer a -PLUS one:
+	 * the client then says "y" (RFC 5802 6), and a server that did
+	 * offer -PLUS takes that as a downgrade and fails the exchange.
+	 */
+	const char *cb_type;
+	const uint8_t *cb_data;
+	size_t cb_len;
+};
+
+struct ts_sasl_client;
+
+/*
+ * A new exchange, or NULL with *error_r (a static text) for an unknown
+ * mechanism, PLAIN/LOGIN without TLS, -PLUS without channel binding, or
+ * an empty user name or password.  Free with ts_sasl_client_free.
+ */
+struct ts_sasl_client *
+ts_sasl_client_new(const struct ts_sasl_client_opts *opts,
+		   const char **error_r);
+
+/*
+ * One step.  The first call (challenge NULL, len 0) builds the initial
+ * response: *resp_r is NULL when the mechanism has none (LOGIN,
+ * CRAM-MD5: send "AUTH mech" alone), otherwise the bytes to send with
+ * the command ("AUTH PLAIN base64").  Each later call takes a decoded
+ * server challenge and gives the decoded response (possibly empty:
+ * "" on the wire, e.g. after SCRAM's server-final "v=…").  *resp_r is
+ * malloc'd (caller frees, wipe it: it may hold the password).  Returns 0,
+ * TS_E_INVAL for a malformed or unexpected challenge or a wrong SCRAM
+ * server signature (ts_sasl_client_error says which; the caller cancels
+ * the exchange with "*"), TS_E_STATE after a failure.
+ */
+int ts_sasl_client_step(struct ts_sasl_client *c, const uint8_t *challenge,
+			size_t len, uint8_t **resp_r, size_t *len_r);
+
+/*
+ * Additional data the server sent with its success (IMAP "OK" with a
+ * final challenge; SMTP sends it as a last 334 instead): for SCRAM the
+ * server-final message, which is checked.  0 or TS_E_INVAL as above.
+ */
+int ts_sasl_client_success_data(struct ts_sasl_client *c, const uint8_t *data,
+				size_t len);
+
+/*
+ * Whether the client has done its part and, for SCRAM, verified the
+ * server's signature.  When the server reports success while this is
+ * false, do not trust the connection (treat it as a failure).
+ */
+bool ts_sasl_client_complete(const struct ts_sasl_client *c);
+
+/* The mechanism's canonical (upper-case) name. */
+const char *ts_sasl_client_mechanism(const struct ts_sasl_client *c);
+
+/* Why the exchange failed (static text, no secrets), or NULL. */
+const char *ts_sasl_client_error(const struct ts_sasl_client *c);
+
+/* Free and wipe the exchange; sets *c to NULL; NULL is fine. */
+void ts_sasl_client_free(struct ts_sasl_client **c);
 
 #ifdef __cplusplus
 }

@@ -329,6 +329,46 @@ struct ts_store_sub *ts_store_subscribe(struct ts_store *store,
 					ts_store_change_fn fn, void *arg);
 void ts_store_unsubscribe(struct ts_store_sub **sub);
 
+/* --- outgoing limits: an account's sending history ---------------------- */
+
+/*
+ * What an account sent (kept in its store; see kernel/store/outgoing.c):
+ * messages recorded in the 24 hours before `now`, recipient addresses
+ * first recorded in those 24 hours, and how many of the addresses asked
+ * about were never recorded (first-time recipients), the first of them
+ * in particular.  Addresses compare case-insensitively.
+ */
+struct ts_store_outgoing {
+	uint64_t messages;
+	uint64_t new_recipients;
+	size_t unknown;
+	bool first_unknown;
+};
+
+typedef void (*ts_store_outgoing_fn)(int status, const char *error,
+				     const struct ts_store_outgoing *out,
+				     void *arg);
+
+/*
+ * Ask about account's history at `now` (Unix seconds) and whether the
+ * `count` addresses (copied; duplicates count once) were ever recorded.
+ * fn runs on the loop after the store's job.  Returns 0, TS_E_NOTFOUND
+ * for an unknown account, TS_E_INVAL.
+ */
+int ts_store_outgoing_query(struct ts_ctx *ctx, const char *account,
+			    const char *const *addresses, size_t count,
+			    int64_t now, ts_store_outgoing_fn fn, void *arg);
+
+/*
+ * Record one message sent at `now` to `count` addresses (the new ones
+ * become known, with `now` as their first time); history older than 24
+ * hours is pruned.  fn (may be NULL) runs after the commit.  Returns as
+ * ts_store_outgoing_query.
+ */
+int ts_store_outgoing_record(struct ts_ctx *ctx, const char *account,
+			     const char *const *addresses, size_t count,
+			     int64_t now, ts_store_done_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,10 @@ def read_store(cfg, account, mailbox="Inbox"):
             "SELECT m.id, m.prefix FROM messages m JOIN mailboxes b"
             " ON b.id = m.mailbox_id WHERE b.name = ? ORDER BY m.uid",
             (mailbox,)).fetchall()
+    except sqlite3.OperationalError:
+        # The store is being created (file there, schema not yet
+        # committed): nothing stored yet; callers poll again.
+        return []
     finally:
         con.close()
     out = []

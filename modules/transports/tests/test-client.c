@@ -11,7 +11,10 @@
  * parameters, RCPT partial failures, 421 mid-session, multi-line
  * replies, malformed replies (garbage, missing code, overlong lines,
  * changing codes), dot-stuffing and a last line without CRLF; plus the
- * reply-line parser, xtext and the dot-stuffer alone.  Pure: no socket,
+ * reply-line parser, xtext and the dot-stuffer alone; for relays,
+ * required STARTTLS and AUTH (framing, challenges, refusal, cancel,
+ * a success the SASL side does not believe) with a fake mechanism.
+ * Pure: no socket,
  * no kernel beyond kernel/alloc.c.
  */
 #include "config.h"
@@ -69,6 +72,7 @@ struct conv {
 	size_t rcpt_count;
 	uint64_t size;
 	enum tr_tls_mode tls;
+	bool auth; /* authenticate with the fake mechanism below */
 	struct step steps[MAX_STEPS];
 	struct expect_result results[MAX_RCPTS];
 	bool host_failed;
@@ -98,6 +102,59 @@ show(const char *s, size_t len)
 	return out;
 }
 
+/*
+ * A fake SASL mechanism "FAKE" behind the AUTH callbacks: initial
+ * response "init", challenge "ch" gets "resp", anything else is
+ * refused; success only after a challenge was answered.
+ */
+static int fake_steps;
+
+static int
+fake_begin(void *arg, const char *offered, bool tls_on, char **command_r,
+	   const char **why_r)
+{
+	(void)arg;
+	(void)tls_on;
+	fake_steps = 0;
+	if (strstr(offered, "FAKE") == NULL) {
+		*why_r = "no usable mechanism";
+		return -1;
+	}
+	*command_r = ts_xstrdup("AUTH FAKE aW5pdA==");
+	return 0;
+}
+
+static int
+fake_step(void *arg, const char *challenge, char **response_r,
+	  const char **why_r)
+{
+	(void)arg;
+	if (strcmp(challenge, "Y2g=") != 0) {
+		*why_r = "bad challenge";
+		return -1;
+	}
+	fake_steps++;
+	*response_r = ts_xstrdup("cmVzcA==");
+	return 0;
+}
+
+static int
+fake_success(void *arg, const char **why_r)
+{
+	(void)arg;
+	if (fake_steps == 0) {
+		*why_r = "exchange incomplete";
+		return -1;
+	}
+	return 0;
+}
+
+static const struct tr_client_auth fake_auth = {
+	.begin = fake_begin,
+	.step = fake_step,
+	.success = fake_success,
+};
+
 static void
 run(const struct conv *cv)
 {
@@ -111,6 +168,7 @@ run(const struct conv *cv)
 		.rcpt_count = cv->rcpt_count,
 		.size = cv->size ? cv->size : 1000,
 		.tls = cv->tls,
+		.auth = cv->auth ? &fake_auth : NULL,
 	};
 	struct tr_client *c = tr_client_new(&p);
 	size_t len;
@@ -1085,6 +1143,155 @@ test_dot_stuff_alone(void **state)
 	free(out);
 }
 
+/* A relay: STARTTLS required, then AUTH, then the transaction. */
+static void
+test_relay_auth(void **state)
+{
+	(void)state;
+	static const struct conv ok = {
+		.name = "STARTTLS, AUTH with a challenge, then MAIL",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_REQUIRED,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 STARTTLS", "STARTTLS\r\n"),
+			SW("220 go ahead", NULL, TR_WANT_STARTTLS),
+			S(EV_TLS, "EHLO client.example\r\n"),
+			S("250-relay.example", NULL),
+			S("250 AUTH PLAIN FAKE", "AUTH FAKE aW5pdA==\r\n"),
+			S("334 Y2g=", "cmVzcA==\r\n"),
+			S("235 2.7.0 ok", "MAIL FROM:<a@src.example>\r\n"),
+			S("250 ok", "RCPT TO:<b@dst.example>\r\n"),
+			S("250 ok", "DATA\r\n"),
+			SW("354 go", NULL, TR_WANT_BODY),
+			S(EV_BODY "x\r\n", "x\r\n"),
+			S(EV_END, ".\r\n"),
+			S("250 2.0.0 ok", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 250, "2.0.0", "ok" } },
+	};
+	run(&ok);
+	static const struct conv no_starttls = {
+		.name = "TLS required, not offered",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_REQUIRED,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 AUTH FAKE", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.5", "does not offer STARTTLS" } },
+		.host_failed = true,
+	};
+	run(&no_starttls);
+	static const struct conv starttls_refused = {
+		.name = "TLS required, STARTTLS refused",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_REQUIRED,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 STARTTLS", "STARTTLS\r\n"),
+			S("454 4.7.0 not now", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.5", "refused STARTTLS: 454" } },
+		.host_failed = true,
+	};
+	run(&starttls_refused);
+}
+
+static void
+test_relay_auth_failures(void **state)
+{
+	(void)state;
+	static const struct conv refused = {
+		.name = "AUTH refused: temporary, the host's",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_NEVER,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 AUTH FAKE", "AUTH FAKE aW5pdA==\r\n"),
+			S("535 5.7.8 bad credentials", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.0",
+			       "authentication to the relay failed: 535 "
+			       "5.7.8 bad credentials" } },
+		.host_failed = true,
+	};
+	run(&refused);
+	static const struct conv bad_challenge = {
+		.name = "a challenge our side refuses: cancelled with *",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_NEVER,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 AUTH FAKE", "AUTH FAKE aW5pdA==\r\n"),
+			S("334 Zm9v", "*\r\n"),
+			S("501 5.7.0 cancelled", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.0", "abandoned: bad challenge" } },
+		.host_failed = true,
+	};
+	run(&bad_challenge);
+	static const struct conv no_mech = {
+		.name = "no usable mechanism",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_NEVER,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 AUTH PLAIN LOGIN", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.0", "no usable mechanism" } },
+		.host_failed = true,
+	};
+	run(&no_mech);
+	static const struct conv unproven = {
+		.name = "235 before our side is satisfied",
+		.mail = MAIL_PLAIN,
+		.rcpts = { RCPT("b@dst.example") },
+		.rcpt_count = 1,
+		.tls = TR_TLS_NEVER,
+		.auth = true,
+		.steps = {
+			GREET,
+			S("250-relay.example", NULL),
+			S("250 AUTH FAKE", "AUTH FAKE aW5pdA==\r\n"),
+			S("235 2.7.0 ok", "QUIT\r\n"),
+			SW("221 bye", NULL, TR_WANT_CLOSE),
+		},
+		.results = { { 451, "4.7.0", "without proving" } },
+		.host_failed = true,
+	};
+	run(&unproven);
+}
+
 int
 main(void)
 {
@@ -1108,6 +1315,8 @@ main(void)
 		cmocka_unit_test(test_unexpected_reply_during_data),
 		cmocka_unit_test(test_dot_stuffing),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_relay_auth),
+		cmocka_unit_test(test_relay_auth_failures),
 		cmocka_unit_test(test_reply_line_parse),
 		cmocka_unit_test(test_xtext),
 		cmocka_unit_test(test_dot_stuff_alone),
