@@ -225,3 +225,24 @@ ts_conn_tls_channel_binding(const struct ts_conn *conn, const char *type,
 		return TS_E_STATE;
 	return ts__tls_channel_binding(conn->tls, type, buf, len_r);
 }
+
+int
+ts_conn_tls_best_channel_binding(const struct ts_conn *conn,
+				 const char **type_r, uint8_t *buf,
+				 size_t *len_r)
+{
+	/* RFC 9266 makes tls-exporter the one to prefer; tls-unique is
+	 * what TLS 1.2 without extended master secret still offers. */
+	static const char *const types[] = { "tls-exporter", "tls-unique" };
+	for (size_t i = 0; i < 2; i++) {
+		size_t len = *len_r;
+		if (ts_conn_tls_channel_binding(conn, types[i], buf, &len) ==
+		    0) {
+			*type_r = types[i];
+			*len_r = len;
+			return 0;
+		}
+	}
+	return conn->tls_state != TS__CONN_TLS_UP ? TS_E_STATE
+						 : TS_E_NOTFOUND;
+}

@@ -30,17 +30,8 @@ static bool
 smtp_auth_cb(const struct smtp_session *s, const char **type_r, uint8_t *buf,
 	     size_t *len_r)
 {
-	static const char *const types[] = { "tls-exporter", "tls-unique" };
-	for (size_t i = 0; i < 2; i++) {
-		size_t len = *len_r;
-		if (ts_conn_tls_channel_binding(s->conn, types[i], buf, &len) ==
-		    0) {
-			*type_r = types[i];
-			*len_r = len;
-			return true;
-		}
-	}
-	return false;
+	return ts_conn_tls_best_channel_binding(s->conn, type_r, buf, len_r) ==
+	       0;
 }
 
 const char *

@@ -93,6 +93,16 @@ int ts_conn_tls_info(const struct ts_conn *conn, struct ts_tls_info *info_r);
 int ts_conn_tls_channel_binding(const struct ts_conn *conn, const char *type,
 				uint8_t *buf, size_t *len_r);
 
+/*
+ * The channel binding a SCRAM-PLUS server or client should use on this
+ * connection: tls-exporter when available, else tls-unique.  Sets
+ * *type_r (a static string) and fills buf and *len_r as above.  0,
+ * TS_E_STATE (no TLS) or TS_E_NOTFOUND (no binding available).
+ */
+int ts_conn_tls_best_channel_binding(const struct ts_conn *conn,
+				     const char **type_r, uint8_t *buf,
+				     size_t *len_r);
+
 #ifdef __cplusplus
 }
 #endif
