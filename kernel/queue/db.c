@@ -363,6 +363,7 @@ ts__queue_load_clear(struct ts__qload *l)
 	free(l->envid);
 	free(l->account);
 	free(l->message_id);
+	free(l->prefix);
 	for (size_t i = 0; i < l->rcpt_count; i++) {
 		struct ts_txn_rcpt *r = &l->rcpts[i];
 		free((char *)r->address);
@@ -387,7 +388,8 @@ ts__queue_db_load(sqlite3 *db, int64_t msg_id, const char *domain,
 		    db,
 		    "SELECT sender, sender_localpart, sender_domain, envid,"
 		    " account, message_id, ret, body, smtputf8, requiretls,"
-		    " tls_optional, requiretls_override, size, created_ms"
+		    " tls_optional, requiretls_override, size, created_ms,"
+		    " prefix"
 		    " FROM messages WHERE id = ?",
 		    -1, &st, NULL) != SQLITE_OK)
 		return TS_E_IO;
@@ -412,6 +414,11 @@ ts__queue_db_load(sqlite3 *db, int64_t msg_id, const char *domain,
 	l->requiretls_override = sqlite3_column_int(st, 11);
 	l->size = (uint64_t)sqlite3_column_int64(st, 12);
 	l->created_ms = sqlite3_column_int64(st, 13);
+	l->prefix_len = (size_t)sqlite3_column_bytes(st, 14);
+	l->prefix = ts_xmalloc(l->prefix_len + 1);
+	if (l->prefix_len > 0)
+		memcpy(l->prefix, sqlite3_column_blob(st, 14), l->prefix_len);
+	l->prefix[l->prefix_len] = '\0';
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(db,

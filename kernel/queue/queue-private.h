@@ -92,6 +92,8 @@ struct ts__qload {
 	int requiretls_override; /* -1 default, 0 no, 1 yes */
 	uint64_t size;
 	int64_t created_ms;
+	char *prefix; /* header lines sent before the file */
+	size_t prefix_len;
 	struct ts_txn_rcpt *rcpts;
 	int64_t *rcpt_ids;
 	bool *delay_notified; /* per recipient: a delay DSN went out */
