@@ -221,30 +221,35 @@ static void
 ts_qadmin_apply(struct ts_qadmin *a)
 {
 	struct ts__queue *q = a->q;
-	for (size_t i = 0; i < q->entry_count;) {
-		struct ts__qentry *e = q->entries[i];
+	/* One message's entries share a hash chain; --all walks them all. */
+	struct ts__qentry *e = a->all ? q->sched.all
+				      : ts__qsched_find(&q->sched, a->id, NULL);
+	while (e != NULL) {
+		struct ts__qentry *next = a->all ? e->all_next : e->hash_next;
 		if (!a->all && e->msg_id != a->id) {
-			i++;
+			e = next;
 			continue;
 		}
 		switch (a->op) {
 		case TS_QADMIN_HOLD:
 			e->hold = true;
+			ts__qsched_update(&q->sched, e);
 			break;
 		case TS_QADMIN_RELEASE:
 			e->hold = false;
+			ts__qsched_update(&q->sched, e);
 			break;
 		case TS_QADMIN_KICK:
 			e->next_ms = a->now_ms;
+			ts__qsched_update(&q->sched, e);
 			break;
 		case TS_QADMIN_DROP:
-			if (ts__queue_drop_entry(q, e))
-				continue; /* removed: the same index again */
+			(void)ts__queue_drop_entry(q, e);
 			break;
 		default:
 			break;
 		}
-		i++;
+		e = next;
 	}
 	ts__queue_reschedule(q);
 }

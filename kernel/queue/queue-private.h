@@ -46,7 +46,44 @@ struct ts__qentry {
 	int64_t created_ms; /* when the message was queued */
 	bool hold;
 	bool busy; /* a delivery (or its bookkeeping) is under way */
+	/* schedule.c's links; meaningless in copies */
+	size_t heap_index;
+	struct ts__qentry *hash_next, *all_prev, *all_next;
 };
+
+/* --- schedule.c (the loop) ----------------------------------------------- */
+
+/* The schedule: every entry, by message id and by next attempt time. */
+struct ts__qsched {
+	struct ts__qentry **buckets; /* hash on msg_id; chains by hash_next */
+	size_t bucket_count;	     /* a power of two, or 0 */
+	struct ts__qentry **heap;    /* eligible (not busy, not held) */
+	size_t heap_count, heap_size;
+	struct ts__qentry *all; /* every entry, by all_next */
+	size_t count;
+};
+
+/*
+ * The entry of (msg_id, domain), or with domain NULL the first entry of
+ * msg_id; NULL if none.
+ */
+struct ts__qentry *ts__qsched_find(const struct ts__qsched *s, int64_t msg_id,
+				   const char *domain);
+/*
+ * Take a copy of src into the schedule (not busy), or, when its twin is
+ * there, move the twin's next attempt earlier if src's is.  Returns the
+ * entry, owned by the schedule.
+ */
+struct ts__qentry *ts__qsched_add(struct ts__qsched *s,
+				  const struct ts__qentry *src);
+/* Take e out and free it. */
+void ts__qsched_remove(struct ts__qsched *s, struct ts__qentry *e);
+/* e's next_ms, hold or busy changed: put it where it now belongs. */
+void ts__qsched_update(struct ts__qsched *s, struct ts__qentry *e);
+/* The eligible entry with the earliest next attempt, or NULL. */
+struct ts__qentry *ts__qsched_next(const struct ts__qsched *s);
+/* Free every entry and the tables; s is then empty and reusable. */
+void ts__qsched_free(struct ts__qsched *s);
 
 /* --- db.c (blocking; pool threads, or the loop at start-up only) --------- */
 
@@ -164,8 +201,7 @@ struct ts__queue {
 	char *data_dir;
 	char *hostname;
 	struct ts__qjobs *jobs;
-	struct ts__qentry **entries; /* pointers stay put while in flight */
-	size_t entry_count;
+	struct ts__qsched sched; /* entries stay put while in flight */
 	unsigned in_flight;
 	struct ts_timer *timer;
 	struct ts_delivery *deliveries;

@@ -82,49 +82,6 @@ ts__queue_now_ms(void)
 
 /* --- the schedule ----------------------------------------------------------- */
 
-static struct ts__qentry *
-ts_queue_entry_find(struct ts__queue *q, int64_t msg_id, const char *domain)
-{
-	for (size_t i = 0; i < q->entry_count; i++)
-		if (q->entries[i]->msg_id == msg_id &&
-		    strcmp(q->entries[i]->domain, domain) == 0)
-			return q->entries[i];
-	return NULL;
-}
-
-/* Take an entry (copied) into the schedule, or merge into its twin. */
-static void
-ts_queue_entry_add(struct ts__queue *q, const struct ts__qentry *src)
-{
-	struct ts__qentry *e = ts_queue_entry_find(q, src->msg_id,
-						   src->domain);
-	if (e != NULL) {
-		if (src->next_ms < e->next_ms)
-			e->next_ms = src->next_ms;
-		return;
-	}
-	e = ts_xmalloc(sizeof(*e));
-	*e = *src;
-	e->domain = ts_xstrdup(src->domain);
-	e->busy = false;
-	q->entries = ts_xrealloc(q->entries,
-				 (q->entry_count + 1) * sizeof(*q->entries));
-	q->entries[q->entry_count++] = e;
-}
-
-static void
-ts_queue_entry_remove(struct ts__queue *q, struct ts__qentry *e)
-{
-	for (size_t i = 0; i < q->entry_count; i++) {
-		if (q->entries[i] != e)
-			continue;
-		q->entries[i] = q->entries[--q->entry_count];
-		free(e->domain);
-		free(e);
-		return;
-	}
-}
-
 static void ts_queue_schedule(struct ts__queue *q);
 
 static void
@@ -175,6 +132,7 @@ static void
 ts_queue_start_entry(struct ts__queue *q, struct ts__qentry *e)
 {
 	e->busy = true;
+	ts__qsched_update(&q->sched, e);
 	q->in_flight++;
 	struct ts_queue_start *st = ts_xcalloc(1, sizeof(*st));
 	st->q = q;
@@ -190,24 +148,19 @@ ts_queue_schedule(struct ts__queue *q)
 	if (q->stopping)
 		return;
 	int64_t now = ts__queue_now_ms();
-	int64_t next = INT64_MAX;
-	for (size_t i = 0; i < q->entry_count; i++) {
-		struct ts__qentry *e = q->entries[i];
-		if (e->busy || e->hold)
-			continue;
-		if (e->next_ms <= now && q->in_flight < q->set.max_deliveries)
-			ts_queue_start_entry(q, e);
-		else if (e->next_ms < next)
-			next = e->next_ms;
-	}
+	struct ts__qentry *e;
+	while (q->in_flight < q->set.max_deliveries &&
+	       (e = ts__qsched_next(&q->sched)) != NULL && e->next_ms <= now)
+		ts_queue_start_entry(q, e);
 	if (q->timer == NULL)
 		return;
-	if (next == INT64_MAX || q->in_flight >= q->set.max_deliveries) {
+	e = ts__qsched_next(&q->sched);
+	if (e == NULL || q->in_flight >= q->set.max_deliveries) {
 		/* Finishing deliveries call us again. */
 		ts_timer_stop(q->timer);
 		return;
 	}
-	int64_t wait = next - now;
+	int64_t wait = e->next_ms - now;
 	ts_timer_start(q->timer, wait > 0 ? (uint64_t)wait : 1, 0);
 }
 
@@ -234,7 +187,7 @@ ts__queue_drop_entry(struct ts__queue *q, struct ts__qentry *e)
 		ts__delivery_free(d);
 		q->in_flight--;
 	}
-	ts_queue_entry_remove(q, e);
+	ts__qsched_remove(&q->sched, e);
 	return true;
 }
 
@@ -244,7 +197,9 @@ ts__queue_entry_done(struct ts__queue *q, struct ts__qentry *e, bool gone)
 	q->in_flight--;
 	e->busy = false;
 	if (gone)
-		ts_queue_entry_remove(q, e);
+		ts__qsched_remove(&q->sched, e);
+	else
+		ts__qsched_update(&q->sched, e);
 	ts_queue_schedule(q);
 }
 
@@ -316,7 +271,7 @@ ts_queue_add_done(int status, void *arg)
 				.next_ms = r->m.now_ms,
 				.created_ms = r->m.now_ms,
 			};
-			ts_queue_entry_add(q, &e);
+			(void)ts__qsched_add(&q->sched, &e);
 		}
 		ts_queue_schedule(q);
 	}
@@ -447,13 +402,13 @@ ts__queue_start(struct ts_kernel *k, char **error_r)
 	ts__queue_settings_read(k->cfg, &q->set);
 	q->jobs = ts__qjobs_new(k, db, data_dir);
 	for (size_t i = 0; i < count; i++)
-		ts_queue_entry_add(q, &entries[i]);
+		(void)ts__qsched_add(&q->sched, &entries[i]);
 	ts__queue_entries_free(entries, count);
 	q->timer = ts_timer_new(&k->kctx, ts_queue_timer_fired, q);
 	k->queue = q;
-	if (q->entry_count > 0)
+	if (q->sched.count > 0)
 		ts_log(&k->kctx, TS_LOG_INFO, "queue loaded entries=%zu",
-		       q->entry_count);
+		       q->sched.count);
 	ts_queue_resend_dsns(q);
 	ts_queue_schedule(q);
 	return 0;
@@ -495,11 +450,7 @@ ts__queue_free(struct ts_kernel *k)
 		return;
 	ts__queue_stop(k);
 	k->queue = NULL;
-	for (size_t i = 0; i < q->entry_count; i++) {
-		free(q->entries[i]->domain);
-		free(q->entries[i]);
-	}
-	free(q->entries);
+	ts__qsched_free(&q->sched);
 	ts__qjobs_free(&q->jobs);
 	free(q->data_dir);
 	free(q->hostname);
