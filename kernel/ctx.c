@@ -80,6 +80,20 @@ ts_now_ms(const struct ts_ctx *ctx)
 	return uv_now(ctx->kernel->loop);
 }
 
+char *
+ts_cfg_hostname(const struct ts_cfg *cfg)
+{
+	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
+	const char *name = core != NULL ? ts_cfg_str(core, "hostname") : NULL;
+	if (name != NULL && *name != '\0')
+		return ts_xstrdup(name);
+	char buf[256];
+	size_t len = sizeof(buf);
+	if (uv_os_gethostname(buf, &len) == 0 && buf[0] != '\0')
+		return ts_xstrdup(buf);
+	return ts_xstrdup("localhost");
+}
+
 const struct ts_cfg_sect *
 ts_cfg_module_section(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 {

@@ -80,21 +80,6 @@ struct ts__listener {
 	bool open;
 };
 
-/* The name a self-signed certificate is made for. */
-static char *
-ts_listener_hostname(const struct ts_cfg *cfg)
-{
-	const char *name = ts_cfg_str(ts_cfg_find(cfg, "core", NULL),
-				      "hostname");
-	if (name != NULL && *name != '\0')
-		return ts_xstrdup(name);
-	char buf[256];
-	size_t len = sizeof(buf);
-	if (uv_os_gethostname(buf, &len) == 0)
-		return ts_xstrdup(buf);
-	return ts_xstrdup("localhost");
-}
-
 /*
  * Credentials for a TLS listener section; NULL creds for tls = none.
  * Returns 0 or TS_E_INVAL with *error_r.
@@ -113,7 +98,7 @@ ts_listener_creds(const struct ts_cfg *cfg, const struct ts_cfg_sect *s,
 		certs[i] = ts_cfg_list_item(s, "tls_cert", i);
 		keys[i] = ts_cfg_list_item(s, "tls_key", i);
 	}
-	char *hostname = ts_listener_hostname(cfg);
+	char *hostname = ts_cfg_hostname(cfg);
 	char *why = NULL;
 	int rc = ts__tls_creds_new(certs, keys, n, hostname, creds_r, &why);
 	if (rc != 0) {

@@ -102,16 +102,7 @@ smtp_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
 	struct smtp_settings *set = ts_xcalloc(1, sizeof(*set));
 
-	const char *host = core != NULL ? ts_cfg_str(core, "hostname") : NULL;
-	if (host != NULL && host[0] != '\0') {
-		set->hostname = ts_xstrdup(host);
-	} else {
-		char buf[HOST_NAME_MAX + 1];
-		if (gethostname(buf, sizeof(buf)) != 0 || buf[0] == '\0')
-			strcpy(buf, "localhost");
-		buf[sizeof(buf) - 1] = '\0';
-		set->hostname = ts_xstrdup(buf);
-	}
+	set->hostname = ts_cfg_hostname(cfg);
 	const char *spool = ts_cfg_str(s, "spool_dir");
 	if (spool != NULL && spool[0] != '\0')
 		set->spool_dir = ts_xstrdup(spool);

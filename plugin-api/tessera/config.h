@@ -74,6 +74,14 @@ const struct ts_cfg_sect *ts_cfg_next(const struct ts_cfg *cfg,
 const struct ts_cfg_sect *ts_cfg_find(const struct ts_cfg *cfg,
 				      const char *type, const char *name);
 
+/*
+ * The server's host name: `[core] hostname`, or when that is empty the
+ * system's host name ("localhost" if even that fails).  Modules use it
+ * for greetings, Received lines and EHLO.  The caller frees the string.
+ * Since ABI 1.2.
+ */
+char *ts_cfg_hostname(const struct ts_cfg *cfg);
+
 const char *ts_cfg_sect_type(const struct ts_cfg_sect *s);
 /* Instance name of a named section; NULL for `[type]`. */
 const char *ts_cfg_sect_name(const struct ts_cfg_sect *s);

@@ -23,7 +23,7 @@ extern "C" {
  * loads a module whose major equals its own and whose minor is not newer.
  */
 #define TS_ABI_MAJOR 1
-#define TS_ABI_MINOR 1
+#define TS_ABI_MINOR 2
 
 #define TS__STR2(x) #x
 #define TS__STR(x) TS__STR2(x)

@@ -191,6 +191,37 @@ test_good_file(void **state)
 	ts__cfg_free(&cfg); /* harmless on NULL */
 }
 
+static const struct ts_cfg_key test_host_keys[] = {
+	{ .name = "hostname", .type = TS_CFG_STRING, .default_value = "" },
+	{ .name = NULL },
+};
+
+/* ts_cfg_hostname: [core] hostname, else the system's name. */
+static void
+test_hostname(void **state)
+{
+	(void)state;
+	const struct ts_cfg_key *const tables[] = { test_host_keys };
+	struct ts_cfg *cfg = ts__cfg_parse_string(
+		"h.ini", "[core]\nhostname = mx.example.org\n");
+	ts__cfg_bind(cfg, cfg->sects[0], tables, 1);
+	expect_errors(cfg, NULL);
+	char *name = ts_cfg_hostname(cfg);
+	assert_string_equal(name, "mx.example.org");
+	free(name);
+	ts__cfg_free(&cfg);
+
+	cfg = ts__cfg_parse_string("h.ini", "[core]\nhostname =\n");
+	ts__cfg_bind(cfg, cfg->sects[0], tables, 1);
+	char sys[256];
+	if (gethostname(sys, sizeof(sys)) != 0 || sys[0] == '\0')
+		strcpy(sys, "localhost");
+	name = ts_cfg_hostname(cfg);
+	assert_string_equal(name, sys);
+	free(name);
+	ts__cfg_free(&cfg);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -1025,6 +1056,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_hostname),
 		cmocka_unit_test(test_value_errors),
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_long_line),
