@@ -1,24 +1,12 @@
 """Modules on and off in conf.d; refused modules stop tessera before it
 listens."""
 import os
-import re
 import socket
 
 import tsharness as h
 
 HELLO_DIR = os.path.join(h.BUILDDIR, "examples", "hello", ".libs")
-
-
-def _abi():
-    """(major, minor) as plugin-api/tessera/module.h defines them."""
-    path = os.path.join(h.SRCDIR, "plugin-api", "tessera", "module.h")
-    with open(path) as f:
-        text = f.read()
-    return tuple(int(re.search(r"#define TS_ABI_%s (\d+)" % n, text)
-                     .group(1)) for n in ("MAJOR", "MINOR"))
-
-
-ABI_MAJOR, ABI_MINOR = _abi()
+ABI_MAJOR, ABI_MINOR = h.abi_version()
 
 
 class ModuleLoading(h.TempDirTest):

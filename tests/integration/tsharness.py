@@ -65,6 +65,16 @@ class Config:
         return path
 
 
+def abi_version():
+    """(major, minor) of the plugin ABI, as plugin-api/tessera/module.h
+    defines them."""
+    path = os.path.join(SRCDIR, "plugin-api", "tessera", "module.h")
+    with open(path) as f:
+        text = f.read()
+    return tuple(int(re.search(r"#define TS_ABI_%s (\d+)" % n, text)
+                     .group(1)) for n in ("MAJOR", "MINOR"))
+
+
 def run_cli(args, config=None, timeout=60, env=None):
     """Run `tessera ARGS` and return the CompletedProcess (text mode)."""
     cmd = [TESSERA] + list(args)
