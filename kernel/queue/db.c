@@ -204,10 +204,13 @@ ts__queue_db_entries(sqlite3 *db, struct ts__qentry **entries_r,
 		    -1, &st, NULL) != SQLITE_OK)
 		return TS_E_IO;
 	struct ts__qentry *v = NULL;
-	size_t n = 0;
+	size_t n = 0, size = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		v = ts_xrealloc(v, (n + 1) * sizeof(*v));
+		if (n == size) {
+			size = size != 0 ? 2 * size : 64;
+			v = ts_xrealloc(v, size * sizeof(*v));
+		}
 		v[n] = (struct ts__qentry){
 			.msg_id = sqlite3_column_int64(st, 0),
 			.domain = ts_queue_col(st, 1),
