@@ -79,6 +79,16 @@ const struct ts_cfg_key ts__dns_keys[] = {
 	  .max = 65535,
 	  .doc = "EDNS UDP payload size advertised, in bytes (default: "
 		 "libunbound's, 1232)" },
+	{ .name = "private_reverse",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "auto",
+	  .choices = "auto|ask|local",
+	  .doc = "reverse (PTR) names of private and loopback addresses "
+		 "(RFC 1918, 127/8, ::1, fd00::/8 …): ask the resolvers like "
+		 "any name, or answer them locally (NXDOMAIN; localhost for "
+		 "127.0.0.1) as libunbound does by default; auto: ask for "
+		 "resolver = system or forward, whose servers may know the "
+		 "LAN, local for recursive" },
 	{ .name = NULL },
 };
 
@@ -100,6 +110,7 @@ struct ts_dns_settings {
 	char *trust_anchor; /* NULL: none */
 	uint64_t timeout_ms;
 	long long edns_buffer_size; /* 0: libunbound's default */
+	bool private_reverse_ask; /* forward RFC 1918/loopback PTR names */
 };
 
 /* One libunbound context and the lookups of ours running on it. */
@@ -170,6 +181,7 @@ ts_dns_settings_read(struct ts_dns_settings *s, const struct ts_cfg *cfg)
 		cfg != NULL ? ts_cfg_find(cfg, "dns", NULL) : NULL;
 	const char *mode = ts_dns_default("resolver");
 	const char *timeout = ts_dns_default("timeout");
+	const char *private_reverse = ts_dns_default("private_reverse");
 
 	ts_dns_settings_clear(s);
 	ts_parse_duration_ms(timeout, &s->timeout_ms);
@@ -188,6 +200,7 @@ ts_dns_settings_read(struct ts_dns_settings *s, const struct ts_cfg *cfg)
 			ts_dns_strdup_or_null(ts_cfg_str(sect, "trust_anchor"));
 		s->timeout_ms = ts_cfg_duration_ms(sect, "timeout");
 		s->edns_buffer_size = ts_cfg_int(sect, "edns_buffer_size");
+		private_reverse = ts_cfg_str(sect, "private_reverse");
 	}
 	if (strcmp(mode, "forward") == 0)
 		s->mode = TS_DNS_FORWARD;
@@ -195,6 +208,10 @@ ts_dns_settings_read(struct ts_dns_settings *s, const struct ts_cfg *cfg)
 		s->mode = TS_DNS_RECURSIVE;
 	else
 		s->mode = TS_DNS_SYSTEM;
+	s->private_reverse_ask =
+		strcmp(private_reverse, "ask") == 0 ||
+		(strcmp(private_reverse, "auto") == 0 &&
+		 s->mode != TS_DNS_RECURSIVE);
 	if (s->mode == TS_DNS_RECURSIVE && s->trust_anchor_file == NULL &&
 	    access(TS_DNS_ROOT_KEY, R_OK) == 0)
 		s->trust_anchor_file = ts_xstrdup(TS_DNS_ROOT_KEY);
@@ -322,6 +339,34 @@ ts_dns_ub_setup(struct ub_ctx *ub, const struct ts_dns_settings *s,
 		 */
 		*what_r = "outgoing-range";
 		rc = ub_ctx_set_option(ub, "outgoing-range:", "256");
+	}
+	if (rc == 0 && s->private_reverse_ask) {
+		/*
+		 * libunbound answers these itself (RFC 6303) unless told
+		 * otherwise; a LAN's own DNS server knows better, and
+		 * such zones are never signed.  The loopback zones need
+		 * "transparent": libunbound ignores "nodefault" set through
+		 * ub_ctx_set_option (tried: still NXDOMAIN).
+		 */
+		static const char *const zones[] = {
+			"127.in-addr.arpa.",
+			"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+			"0.0.0.0.ip6.arpa.",
+		};
+		*what_r = "private_reverse";
+		rc = ub_ctx_set_option(ub, "unblock-lan-zones:", "yes");
+		if (rc == 0)
+			rc = ub_ctx_set_option(ub, "insecure-lan-zones:",
+					       "yes");
+		for (size_t i = 0; rc == 0 && i < 2; i++) {
+			char value[128];
+			snprintf(value, sizeof(value), "%s transparent",
+				 zones[i]);
+			rc = ub_ctx_set_option(ub, "local-zone:", value);
+			if (rc == 0)
+				rc = ub_ctx_set_option(ub, "domain-insecure:",
+						       zones[i]);
+		}
 	}
 	if (rc == 0 && s->edns_buffer_size > 0) {
 		char value[24];
