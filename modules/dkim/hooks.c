@@ -171,10 +171,24 @@ dkim_vjob_report(struct dkim_vjob *job)
 		       r.reason != NULL ? " reason=" : "",
 		       r.reason != NULL ? r.reason : "");
 	}
-	if (job->v.ignored > 0)
+	if (job->v.ignored > 0) {
+		/*
+		 * One entry says the rest went unchecked (bounded work: a
+		 * hundred signatures cost no more than max_signatures).
+		 */
+		char reason[96];
+		snprintf(reason, sizeof(reason),
+			 "%zu more signatures not checked (max_signatures)",
+			 job->v.ignored);
+		struct ts_auth_result r = { .method = "dkim",
+					    .result = "permerror",
+					    .reason = reason };
+		if (txn != NULL)
+			(void)ts_txn_add_auth_result(txn, &r);
 		ts_log(job->ctx, TS_LOG_INFO,
 		       "dkim: %zu signatures past max_signatures ignored",
 		       job->v.ignored);
+	}
 	ts_hook_resume(job->ctx, job->token, TS_HOOK_CONTINUE);
 }
 

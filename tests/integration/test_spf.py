@@ -10,11 +10,13 @@ the HELO identity is checked too; fail_action = reject answers 550 5.7.23
 DNS timeout gives temperror, and temperror_action = tempfail 451 4.7.24.
 """
 import os
+import re
 import shutil
 import smtplib
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import dnsfixture
@@ -34,6 +36,14 @@ ZONES = {
                      'why TXT "%{i} may not send for %{d}"\n',
     "soft.example.": '@ TXT "v=spf1 ip4:192.0.2.1 ~all"\n',
     "nospf.example.": '@ TXT "just some text"\n',
+    # Bounded work: a loop, and a record with 50 includes.
+    "loop.example.": '@ TXT "v=spf1 include:loop.example -all"\n',
+    # (character-strings of at most 255 octets, joined by SPF 3.3)
+    "wide.example.": '@ TXT "v=spf1" ' +
+                     " ".join(f'" include:i{i}.wide.example"'
+                              for i in range(50)) + ' " -all"\n' +
+                     "".join(f'i{i} TXT "v=spf1 -all"\n'
+                             for i in range(50)),
 }
 
 MSG = (b"From: Sender <s@pass.example>\r\n"
@@ -131,6 +141,23 @@ class Spf(h.TempDirTest):
         self.assertIn("\tspf=pass (DNSSEC secure) "
                       "smtp.mailfrom=s@secure.example\r\n", head)
         self.assertNotIn("smtp.helo", head)
+
+    def check_bounded(self, sender):
+        # RFC 7208 4.6.4: the 10-lookup limit ends it with permerror,
+        # long before any timeout.
+        self.start(spf="check_helo = no\ntimeout = 60s\n")
+        t0 = time.monotonic()
+        head = self.deliver(sender)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertRegex(head, r"\tspf=permerror \(DNSSEC insecure\) "
+                         r"reason=\"too many DNS-querying terms\" "
+                         r"smtp\.mailfrom=" + re.escape(sender))
+
+    def test_include_loop_ends_fast(self):
+        self.check_bounded("s@loop.example")
+
+    def test_fifty_includes_end_fast(self):
+        self.check_bounded("s@wide.example")
 
     def test_fail_is_ignored_by_default(self):
         self.start()
