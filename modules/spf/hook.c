@@ -44,6 +44,8 @@ struct spf_check {
 	bool check_helo, running, advancing;
 	struct spf_eval *ev[2]; /* per stage; freed with the check */
 	enum spf_result result; /* of the MAIL FROM identity */
+	enum spf_result helo_result; /* of the HELO identity, if checked */
+	bool helo_checked;
 	char *explanation;
 };
 
@@ -239,6 +241,10 @@ spf_identity_done(struct spf_check *c, const struct spf_outcome *o)
 		if (last)
 			spf_received_spf(c, call, o, helo_identity);
 	}
+	if (helo_identity) {
+		c->helo_result = o->result;
+		c->helo_checked = true;
+	}
 	if (last) {
 		c->result = o->result;
 		/* the explanation goes into the reply: one short line */
@@ -276,6 +282,21 @@ spf_verdict(struct spf_check *c, struct ts_hook_call *call)
 		a = c->set.softfail_action;
 	else if (c->result == SPF_TEMPERROR)
 		a = c->set.temperror_action;
+	if (a == SPF_ACTION_IGNORE && c->helo_checked &&
+	    c->helo_result == SPF_FAIL &&
+	    c->set.helo_fail_action != SPF_ACTION_IGNORE) {
+		/* 2.3: the HELO identity's own fail, checked on its own */
+		ts_hook_reason(call, "spf-helo-fail");
+		if (c->set.helo_fail_action == SPF_ACTION_REJECT)
+			return ts_hook_reject(call, 550, "5.7.23",
+					      "SPF validation of HELO %s "
+					      "failed",
+					      c->helo);
+		return ts_hook_tempfail(call, 451, "4.7.23",
+					"SPF validation of HELO %s failed, "
+					"try again later",
+					c->helo);
+	}
 	if (a == SPF_ACTION_IGNORE)
 		return TS_HOOK_CONTINUE;
 	ts_hook_reason(call, c->result == SPF_TEMPERROR ? "spf-temperror"

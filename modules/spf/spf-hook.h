@@ -19,6 +19,7 @@ enum spf_action {
 struct spf_settings {
 	char *hostname; /* [core] hostname: receiver= and %{r} */
 	enum spf_action fail_action, softfail_action, temperror_action;
+	enum spf_action helo_fail_action; /* HELO identity fail (2.3) */
 	bool check_helo;
 	unsigned max_dns, max_void;
 	uint64_t timeout_ms;

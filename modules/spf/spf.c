@@ -9,7 +9,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <tessera/config.h>
 #include <tessera/hook.h>
@@ -36,6 +35,13 @@ static const struct ts_cfg_key spf_keys[] = {
 	  .choices = "ignore|tempfail",
 	  .doc = "what an SPF temperror (DNS failure) of MAIL FROM does: "
 		 "ignore, or tempfail (451 4.7.24)" },
+	{ .name = "helo_fail_action",
+	  .type = TS_CFG_ENUM,
+	  .default_value = "ignore",
+	  .choices = "ignore|reject|tempfail",
+	  .doc = "what an SPF fail of the HELO identity does when MAIL "
+		 "FROM's result asked for nothing: ignore, reject (550 "
+		 "5.7.23) or tempfail" },
 	{ .name = "check_helo",
 	  .type = TS_CFG_BOOL,
 	  .default_value = "yes",
@@ -75,22 +81,15 @@ static struct spf_settings *
 spf_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 {
 	const struct ts_cfg_sect *s = ts_cfg_module_section(cfg, ctx);
-	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
 	struct spf_settings *set = ts_xcalloc(1, sizeof(*set));
-	const char *host = core != NULL ? ts_cfg_str(core, "hostname") : NULL;
-	char buf[256];
-
-	if (host != NULL && host[0] != '\0')
-		set->hostname = ts_xstrdup(host);
-	else if (gethostname(buf, sizeof(buf)) == 0 && buf[0] != '\0')
-		set->hostname = ts_xstrndup(buf, sizeof(buf));
-	else
-		set->hostname = ts_xstrdup("localhost");
+	set->hostname = ts_cfg_hostname(cfg);
 	set->fail_action = spf_action_parse(ts_cfg_str(s, "fail_action"));
 	set->softfail_action =
 		spf_action_parse(ts_cfg_str(s, "softfail_action"));
 	set->temperror_action =
 		spf_action_parse(ts_cfg_str(s, "temperror_action"));
+	set->helo_fail_action =
+		spf_action_parse(ts_cfg_str(s, "helo_fail_action"));
 	set->check_helo = ts_cfg_bool(s, "check_helo");
 	set->max_dns = (unsigned)ts_cfg_int(s, "max_dns_mechanisms");
 	set->max_void = (unsigned)ts_cfg_int(s, "max_void_lookups");

@@ -159,6 +159,19 @@ class Spf(h.TempDirTest):
     def test_fifty_includes_end_fast(self):
         self.check_bounded("s@wide.example")
 
+    def test_helo_fail_action(self):
+        self.start(spf="helo_fail_action = reject\n")
+        # HELO fails (fail.example lists 192.0.2.1 only), MAIL FROM
+        # passes: the HELO identity's own fail refuses.
+        c = self.smtp(helo="fail.example")
+        c.ehlo()
+        code, text = c.mail("s@pass.example")
+        self.assertEqual(code, 550, text)
+        self.assertIn(b"5.7.23 SPF validation of HELO fail.example failed",
+                      text)
+        # A passing HELO is not affected.
+        self.deliver("s@pass.example")
+
     def test_fail_is_ignored_by_default(self):
         self.start()
         head = self.deliver("s@fail.example")
