@@ -224,16 +224,34 @@ dkim_dns_done(const struct ts_dns_answer *a, void *arg)
 	l->answered = true;
 	l->security = a->security;
 	switch (a->status) {
-	case TS_DNS_OK:
+	case TS_DNS_OK: {
 		l->dns = DKIM_DNS_OK;
-		/* Several records: the first one is used (RFC 6376 3.6.2.2
-		 * leaves the choice open). */
-		l->txt = ts_xmalloc(a->records[0].u.txt.len + 1);
-		memcpy(l->txt, a->records[0].u.txt.text,
-		       a->records[0].u.txt.len);
-		l->txt[a->records[0].u.txt.len] = '\0';
-		l->txt_len = a->records[0].u.txt.len;
+		/*
+		 * Several TXT records at the selector: the first that is a
+		 * valid key record (RFC 6376 3.6.2.2 lets the verifier
+		 * choose; other TXT data sharing the name, e.g. a site
+		 * verification string, must not spoil the key).  None
+		 * valid: the first, so its error is what gets reported.
+		 */
+		size_t pick = 0;
+		for (size_t i = 0; a->count > 1 && i < a->count; i++) {
+			struct dkim_key key;
+			char err[64];
+			if (dkim_key_parse(a->records[i].u.txt.text,
+					   a->records[i].u.txt.len, &key, err,
+					   sizeof(err)) == 0) {
+				dkim_key_clear(&key);
+				pick = i;
+				break;
+			}
+		}
+		const struct ts_dns_record *rec = &a->records[pick];
+		l->txt = ts_xmalloc(rec->u.txt.len + 1);
+		memcpy(l->txt, rec->u.txt.text, rec->u.txt.len);
+		l->txt[rec->u.txt.len] = '\0';
+		l->txt_len = rec->u.txt.len;
 		break;
+	}
 	case TS_DNS_NXDOMAIN:
 	case TS_DNS_NODATA:
 		l->dns = DKIM_DNS_NONE;

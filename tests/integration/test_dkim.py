@@ -83,6 +83,9 @@ class Dkim(h.TempDirTest):
             txt_record("rsa._domainkey.sender", rsa_txt),
             txt_record("ed._domainkey.sender", ed_txt),
             txt_record("gone._domainkey.sender", "v=DKIM1; k=rsa; p="),
+            # Another TXT record shares the selector's name.
+            txt_record("multi._domainkey.sender", "site-verification=x1"),
+            txt_record("multi._domainkey.sender", ed_txt),
         ]), signed=True)
         cls.fx = fx.start()
 
@@ -285,6 +288,17 @@ class Dkim(h.TempDirTest):
                              r"dkim=temperror .*reason=\"key lookup "
                              r"failed\" header\.d=sender\.example "
                              r"header\.s=rsa")
+
+    def test_key_among_other_txt_records(self):
+        self.start()
+        self.run_server()
+        m = message("multi")
+        sig = dkim.sign(m, b"multi", b"sender.example",
+                        read("ed25519test.key").strip(),
+                        signature_algorithm=b"ed25519-sha256")
+        self.send([sig + m])
+        ar = self.auth_results(self.stored("alice")[0])
+        self.assertRegex(ar, r"dkim=pass .*header\.s=multi")
 
     def test_many_signatures_are_bounded(self):
         self.start("max_signatures = 3\n")
