@@ -24,6 +24,10 @@ struct dmarc_settings {
 	char *quarantine_mailbox;
 	uint64_t timeout_ms;
 	unsigned max_queries;
+	/* aggregate reports (report-hook.c) */
+	char *report_address; /* NULL: off */
+	uint64_t report_max_size;
+	char *report_dir; /* DATA_DIR/dmarc/reports */
 };
 
 /* smtp_data, after spf and dkim have attached their results. */

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <tessera/cli.h>
 #include <tessera/config.h>
 #include <tessera/hook.h>
 #include <tessera/module.h>
 
 #include "dmarc-hook.h"
+#include "report.h"
 
 /*
  * Priority of the smtp_data hook: after dkim's verification (priority 0,
@@ -58,6 +60,7 @@ static const struct ts_cfg_key dmarc_keys[] = {
 	  .default_value = "20s",
 	  .doc = "longest time for one message's evaluation; then it is a "
 		 "temperror" },
+	DMARC_REPORT_CONFIG_KEYS,
 	{ .name = NULL },
 };
 
@@ -89,6 +92,14 @@ dmarc_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 		mailbox != NULL && mailbox[0] != '\0' ? mailbox : "Junk");
 	set->max_queries = (unsigned)ts_cfg_int(s, "max_queries");
 	set->timeout_ms = ts_cfg_duration_ms(s, "timeout");
+	const char *ra = ts_cfg_str(s, "report_address");
+	set->report_address = ra != NULL && ra[0] != '\0' ? ts_xstrdup(ra)
+							  : NULL;
+	set->report_max_size = ts_cfg_size(s, "report_max_size");
+	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
+	set->report_dir = ts_xasprintf(
+		"%s/dmarc/reports",
+		core != NULL ? ts_cfg_str(core, "data_dir") : ".");
 	return set;
 }
 
@@ -98,6 +109,8 @@ dmarc_settings_free(struct dmarc_settings *set)
 	if (set == NULL)
 		return;
 	free(set->quarantine_mailbox);
+	free(set->report_address);
+	free(set->report_dir);
 	free(set);
 }
 
@@ -112,7 +125,34 @@ dmarc_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 	if (rc == 0)
 		rc = ts_hook_add(ctx, TS_HOOK_DELIVER_LOCAL, dmarc_deliver_hook,
 				 0, 0);
+	if (rc == 0)
+		rc = ts_hook_add(ctx, TS_HOOK_DELIVER_LOCAL, dmarc_report_hook,
+				 0, 0);
+	if (rc == 0)
+		rc = ts_cli_add(ctx, "dmarc", "DMARC aggregate reports",
+				"reports [--domain D] [--json] | show KEY | "
+				"import FILE...",
+				dmarc_report_cli);
+	/* libxml2 wants its set-up on one thread before parses on others */
+	dmarc_report_parser_init();
 	return rc;
+}
+
+/* report_address, when set, is one local address: local@domain. */
+static int
+dmarc_check(struct ts_ctx *ctx, struct ts_cfg *cfg)
+{
+	const struct ts_cfg_sect *s = ts_cfg_module_section(cfg, ctx);
+	const char *ra = ts_cfg_str(s, "report_address");
+	const char *at = ra != NULL ? strchr(ra, '@') : NULL;
+	if (ra == NULL || ra[0] == '\0')
+		return 0;
+	if (at == NULL || at == ra || at[1] == '\0' ||
+	    strchr(at + 1, '@') != NULL || strpbrk(ra, " <>\t") != NULL)
+		return ts_cfg_error(cfg, s, "report_address",
+				    "'%s' is not an address (local@domain)",
+				    ra);
+	return 0;
 }
 
 static int
@@ -141,6 +181,7 @@ TS_MODULE(dmarc) = {
 	.requires = dmarc_requires,
 	.config_keys = dmarc_keys,
 	.init = dmarc_init,
+	.check = dmarc_check,
 	.reload = dmarc_reload,
 	.shutdown = dmarc_shutdown,
 };
