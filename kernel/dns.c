@@ -83,12 +83,13 @@ const struct ts_cfg_key ts__dns_keys[] = {
 	  .type = TS_CFG_ENUM,
 	  .default_value = "auto",
 	  .choices = "auto|ask|local",
-	  .doc = "reverse (PTR) names of private and loopback addresses "
-		 "(RFC 1918, 127/8, ::1, fd00::/8 …): ask the resolvers like "
-		 "any name, or answer them locally (NXDOMAIN; localhost for "
-		 "127.0.0.1) as libunbound does by default; auto: ask for "
-		 "resolver = system or forward, whose servers may know the "
-		 "LAN, local for recursive" },
+	  .doc = "reverse (PTR) names of private addresses (RFC 1918, "
+		 "fd00::/8 and the other RFC 6303 zones): local answers them "
+		 "inside tessera as libunbound does (NXDOMAIN); auto asks the "
+		 "resolvers for them when resolver = system or forward (a "
+		 "LAN's server knows its hosts), local for recursive; ask "
+		 "also sends loopback (127/8, ::1) names to the resolvers, "
+		 "which auto and local answer locally (localhost)" },
 	{ .name = NULL },
 };
 
@@ -110,7 +111,8 @@ struct ts_dns_settings {
 	char *trust_anchor; /* NULL: none */
 	uint64_t timeout_ms;
 	long long edns_buffer_size; /* 0: libunbound's default */
-	bool private_reverse_ask; /* forward RFC 1918/loopback PTR names */
+	bool private_reverse_ask; /* forward RFC 1918 etc. PTR names */
+	bool loopback_reverse_ask; /* and 127/8, ::1 too */
 };
 
 /* One libunbound context and the lookups of ours running on it. */
@@ -208,8 +210,9 @@ ts_dns_settings_read(struct ts_dns_settings *s, const struct ts_cfg *cfg)
 		s->mode = TS_DNS_RECURSIVE;
 	else
 		s->mode = TS_DNS_SYSTEM;
+	s->loopback_reverse_ask = strcmp(private_reverse, "ask") == 0;
 	s->private_reverse_ask =
-		strcmp(private_reverse, "ask") == 0 ||
+		s->loopback_reverse_ask ||
 		(strcmp(private_reverse, "auto") == 0 &&
 		 s->mode != TS_DNS_RECURSIVE);
 	if (s->mode == TS_DNS_RECURSIVE && s->trust_anchor_file == NULL &&
@@ -358,7 +361,8 @@ ts_dns_ub_setup(struct ub_ctx *ub, const struct ts_dns_settings *s,
 		if (rc == 0)
 			rc = ub_ctx_set_option(ub, "insecure-lan-zones:",
 					       "yes");
-		for (size_t i = 0; rc == 0 && i < 2; i++) {
+		for (size_t i = 0;
+		     rc == 0 && s->loopback_reverse_ask && i < 2; i++) {
 			char value[128];
 			snprintf(value, sizeof(value), "%s transparent",
 				 zones[i]);

@@ -79,7 +79,9 @@ class Iprev(h.TempDirTest):
                   "protocol = smtp\n\n[dns]\nresolver = forward\n"
                   f"forward = 127.0.0.1@{dns_port or self.fx.port}\n"
                   "timeout = 1s\n"
-                  f"trust_anchor = {self.fx.trust_anchor}\n" + dns)
+                  f"trust_anchor = {self.fx.trust_anchor}\n"
+                  # the fixture serves 0.0.127.in-addr.arpa
+                  + (dns or "private_reverse = ask\n"))
         cfg.write("conf.d/30-iprev.ini",
                   "[module iprev]\nenabled = yes\n" + iprev)
         self.cfg = cfg
