@@ -169,6 +169,7 @@ ts__delivery_free(struct ts_delivery *d)
 	}
 	free(d->outcomes);
 	ts_hook_run_cancel(&d->route_run);
+	ts__delivery_policy_end(d);
 	ts__queue_load_clear(&d->load);
 	free(d->instance);
 	free(d->tls_host);
@@ -485,6 +486,9 @@ void
 ts_delivery_finish(struct ts_delivery *d, int code, const char *enhanced,
 		   const char *text, const char *remote)
 {
+	/* Policy hooks still running must not call back into a transport
+	 * that is done with d. */
+	ts__delivery_policy_end(d);
 	for (size_t i = 0; i < d->load.rcpt_count; i++)
 		ts_delivery_rcpt_result(d, i, code, enhanced, text, remote);
 	ts_delivery_unlist(d);

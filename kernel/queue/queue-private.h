@@ -192,8 +192,16 @@ struct ts_delivery {
 	bool tls_noted, tls_starttls, tls_requiretls;
 	char *tls_host;
 	bool started; /* the transport's start ran */
+	/* tls-policy.c: the combined outbound_tls_policy, its hooks */
+	struct ts__tls_policy *policy;
 	struct ts_delivery *next; /* the queue's list of live deliveries */
 };
+
+/*
+ * tls-policy.c: stop the delivery's outbound_tls_policy hooks (its
+ * callback will not run) and free the policy; at finish and free.
+ */
+void ts__delivery_policy_end(struct ts_delivery *d);
 
 struct ts__queue {
 	struct ts_kernel *kernel;

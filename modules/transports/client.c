@@ -671,10 +671,16 @@ tr_after_ehlo(struct tr_client *c)
 			return c->want;
 		}
 	}
-	if (c->p.tls == TR_TLS_REQUIRED && !c->tls_on)
-		return tr_refuse_host(c, 451, "4.7.5",
-				      "the relay does not offer STARTTLS, and "
-				      "this transport requires TLS");
+	if (c->p.tls == TR_TLS_REQUIRED && !c->tls_on) {
+		char *t = ts_xasprintf("the server does not offer STARTTLS, "
+				       "and %s requires TLS",
+				       c->p.tls_required_by != NULL
+					       ? c->p.tls_required_by
+					       : "this transport");
+		tr_refuse_host(c, 451, "4.7.5", t);
+		free(t);
+		return c->want;
+	}
 	if (c->p.auth != NULL && !c->authenticated)
 		return tr_auth_begin(c);
 	return tr_start_txn(c);
@@ -868,8 +874,11 @@ tr_reply(struct tr_client *c)
 			w = tr_refuse(c, 550, "5.7.10", t);
 			free(t);
 		} else if (c->p.tls == TR_TLS_REQUIRED) {
-			char *t = ts_xasprintf("the relay refused STARTTLS: "
-					       "%s",
+			char *t = ts_xasprintf("the server refused STARTTLS, "
+					       "which %s requires: %s",
+					       c->p.tls_required_by != NULL
+						       ? c->p.tls_required_by
+						       : "this transport",
 					       full);
 			w = tr_refuse_host(c, 451, "4.7.5", t);
 			free(t);

@@ -113,6 +113,12 @@ struct tr_client_params {
 	bool tls_active;
 	/* Authenticate before MAIL; NULL: never.  Not copied. */
 	const struct tr_client_auth *auth;
+	/*
+	 * With TR_TLS_REQUIRED: who requires TLS, for the failure text
+	 * ("this transport", "the TLS policy (mta-sts)"); NULL: "this
+	 * transport".  Not copied.
+	 */
+	const char *tls_required_by;
 };
 
 struct tr_client;

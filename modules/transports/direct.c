@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -79,6 +80,10 @@ struct tr_attempt {
 	char **addrs; /* the addresses tried, for a retry without TLS */
 	size_t addr_count;
 	bool no_tls; /* this attempt does not try STARTTLS */
+	/* what the TLS policy demands of this host (none: opportunistic) */
+	enum ts_tls_verify verify;
+	const struct ts_tls_policy_host *dane; /* TLSA records, or NULL */
+	char *tls_required_by; /* "the TLS policy (mta-sts)", or NULL */
 	bool tls_failed; /* STARTTLS was answered, the handshake failed */
 	bool handshaking; /* between starting TLS and tls_ready */
 	char *remote; /* "mx.example.org [192.0.2.1]" once connected */
@@ -122,6 +127,9 @@ struct tr_session {
 	const struct ts_txn_rcpt **rcpts;
 	size_t rcpt_count;
 	bool requiretls;
+	/* the recipient domain's TLS policy (outbound_tls_policy hooks);
+	 * owned by the delivery; NULL for relays and until known */
+	const struct ts_tls_policy *policy;
 
 	struct tr_open_job *open_job; /* opening the message, or NULL */
 	struct tr_message *msg; /* NULL until opened */
@@ -254,6 +262,7 @@ tr_attempt_unref(struct tr_attempt *a)
 	free(a->helo_name);
 	free(a->host);
 	free(a->remote);
+	free(a->tls_required_by);
 	free(a);
 }
 
@@ -381,12 +390,13 @@ tr_attempt_end(struct tr_attempt *a)
 		ts_delivery_note_tls(s->d, a->host, tr_client_saw_starttls(c),
 				     tr_client_saw_requiretls(c));
 	if (tr_client_host_failed(c) && a->tls_failed && !a->no_tls &&
-	    !s->requiretls &&
+	    !s->requiretls && a->tls_required_by == NULL &&
 	    (!s->relay || s->relay_tls == TR_TLS_OPPORTUNISTIC)) {
 		/*
 		 * Opportunistic TLS that fails must not stop the mail (RFC
-		 * 7435): once more, without STARTTLS.  A TLS policy (DANE,
-		 * MTA-STS, the outbound_tls_policy hook) will forbid this.
+		 * 7435): once more, without STARTTLS — unless a TLS policy
+		 * (DANE, MTA-STS: the outbound_tls_policy hook) or
+		 * REQUIRETLS asks for TLS.
 		 */
 		ts_log(s->ctx, TS_LOG_INFO,
 		       "tls failed, retrying without it id=%s host=%s",
@@ -468,15 +478,20 @@ tr_attempt_pump(struct tr_attempt *a, enum tr_want w)
 		struct tr_session *s = a->s;
 		const struct tr_settings *set = tr_settings(a->ctx);
 		/* Opportunistic: encrypt, check nothing, send SNI.  The
-		 * outbound_tls_policy hook (DANE, MTA-STS) will choose
-		 * here later.  REQUIRETLS (RFC 8689 4.2.1): PKIX against
-		 * the MX host name. */
+		 * domain's TLS policy may ask for PKIX or DANE (a->verify);
+		 * REQUIRETLS (RFC 8689 4.2.1): PKIX against the MX host
+		 * name, or DANE where the policy has TLSA records. */
 		struct ts_tls_client_opts opts = {
-			.verify = s != NULL && s->requiretls
-					  ? TS_TLS_VERIFY_PKIX
-					  : TS_TLS_VERIFY_NONE,
+			.verify = a->verify,
 			.ca_file = set->tls_ca_file,
 		};
+		if (s != NULL && s->requiretls &&
+		    opts.verify == TS_TLS_VERIFY_NONE)
+			opts.verify = TS_TLS_VERIFY_PKIX;
+		if (opts.verify == TS_TLS_VERIFY_DANE && a->dane != NULL) {
+			opts.tlsa = a->dane->tlsa;
+			opts.tlsa_count = a->dane->tlsa_count;
+		}
 		/* A relay with tls_verify: PKIX against its host name. */
 		if (s != NULL && s->relay && s->tls_verify &&
 		    s->relay_tls != TR_TLS_OPPORTUNISTIC)
@@ -966,6 +981,37 @@ tr_attempt_timeout(struct ts_timer *timer, void *arg)
 	tr_attempt_pump(a, TR_WANT_CLOSE);
 }
 
+/* The TLSA records the policy has for host, or NULL. */
+static const struct ts_tls_policy_host *
+tr_policy_dane_host(const struct ts_tls_policy *pol, const char *host)
+{
+	for (size_t i = 0; pol != NULL && i < pol->host_count; i++)
+		if (pol->hosts[i].tlsa_count > 0 &&
+		    strcasecmp(pol->hosts[i].name, host) == 0)
+			return &pol->hosts[i];
+	return NULL;
+}
+
+/* What the domain's TLS policy demands of the attempt's host. */
+static void
+tr_attempt_policy(struct tr_attempt *a, const struct tr_session *s)
+{
+	const struct ts_tls_policy *pol = s->policy;
+	a->verify = TS_TLS_VERIFY_NONE;
+	if (pol == NULL)
+		return; /* a relay, or no policy */
+	const char *src = pol->source != NULL ? pol->source : "a hook";
+	a->dane = a->literal ? NULL : tr_policy_dane_host(pol, a->host);
+	if (a->dane != NULL) {
+		a->verify = TS_TLS_VERIFY_DANE;
+		a->tls_required_by =
+			ts_xasprintf("the TLS policy (%s, DANE)", src);
+	} else if (pol->mode == TS_TLS_POLICY_REQUIRE_PKIX) {
+		a->verify = TS_TLS_VERIFY_PKIX;
+		a->tls_required_by = ts_xasprintf("the TLS policy (%s)", src);
+	}
+}
+
 /* Connect to one host through its addresses. */
 static void
 tr_attempt_start(struct tr_session *s, const char *host, bool literal,
@@ -985,6 +1031,7 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 		a->addrs[i] = ts_xstrdup(addrs[i]);
 	a->addr_count = count;
 	a->timer = ts_timer_new(s->ctx, tr_attempt_timeout, a);
+	tr_attempt_policy(a, s);
 	struct tr_client_params p = {
 		.helo_name = a->helo_name,
 		.mail = ts_delivery_mail(s->d),
@@ -998,6 +1045,10 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 	};
 	if (s->relay && !s->requiretls)
 		p.tls = no_tls ? TR_TLS_NEVER : s->relay_tls;
+	if (a->tls_required_by != NULL && !s->requiretls) {
+		p.tls = TR_TLS_REQUIRED;
+		p.tls_required_by = a->tls_required_by;
+	}
 	if (s->username != NULL && s->password != NULL) {
 		a->auth.begin = tr_auth_begin;
 		a->auth.step = tr_auth_step;
@@ -1102,6 +1153,29 @@ tr_session_address_answer(const struct ts_dns_answer *ans, void *arg)
 }
 
 /* Try the next host, or end the delivery when none is left. */
+/*
+ * Whether the policy's MX patterns allow host: "mx.example.com" exactly,
+ * "*.example.com" for one more label (RFC 8461 4.1); no patterns: any.
+ */
+static bool
+tr_policy_allows(const struct ts_tls_policy *pol, const char *host)
+{
+	if (pol == NULL || pol->mx_pattern_count == 0)
+		return true;
+	for (size_t i = 0; i < pol->mx_pattern_count; i++) {
+		const char *pat = pol->mx_patterns[i];
+		if (strncmp(pat, "*.", 2) == 0) {
+			const char *dot = strchr(host, '.');
+			if (dot != NULL && dot != host &&
+			    strcasecmp(dot + 1, pat + 2) == 0)
+				return true;
+		} else if (strcasecmp(pat, host) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 tr_session_next_host(struct tr_session *s)
 {
@@ -1116,6 +1190,20 @@ tr_session_next_host(struct tr_session *s)
 		return;
 	}
 	struct tr_host *h = &s->hosts.hosts[s->next_host++];
+	if (!tr_policy_allows(s->policy, h->name)) {
+		char *t = ts_xasprintf("MX host %s is not allowed by the TLS "
+				       "policy (%s)",
+				       h->name,
+				       s->policy->source != NULL
+					       ? s->policy->source
+					       : "a hook");
+		ts_log(s->ctx, TS_LOG_INFO, "host skipped id=%s host=%s: %s",
+		       ts_delivery_id(s->d), h->name, t);
+		tr_session_note_failure(s, 451, "4.7.5", t, NULL);
+		free(t);
+		tr_session_next_host(s);
+		return;
+	}
 	tr_addrs_free(&s->addrs6, s->count6);
 	tr_addrs_free(&s->addrs4, s->count4);
 	s->count6 = s->count4 = 0;
@@ -1228,6 +1316,42 @@ tr_session_configure(struct tr_session *s, const char *instance,
 	return true;
 }
 
+static void tr_session_find_hosts(struct tr_session *s);
+
+/* The outbound_tls_policy hooks are done (never after the session). */
+static void
+tr_session_policy_done(struct ts_delivery *d, const struct ts_hook_result *res,
+		       void *arg)
+{
+	struct tr_session *s = arg;
+	if (res->verdict == TS_VERDICT_REJECT ||
+	    res->verdict == TS_VERDICT_TEMPFAIL) {
+		bool perm = res->verdict == TS_VERDICT_REJECT;
+		tr_session_finish(
+			s, res->code != 0 ? res->code : perm ? 550 : 451,
+			res->enhanced != NULL ? res->enhanced
+			: perm		      ? "5.7.1"
+					      : "4.7.5",
+			res->text != NULL ? res->text
+					  : "refused by the TLS policy",
+			NULL);
+		return;
+	}
+	s->policy = ts_delivery_tls_policy(d);
+	if (s->policy->mode != TS_TLS_POLICY_OPPORTUNISTIC ||
+	    s->policy->mx_pattern_count > 0 || s->policy->host_count > 0)
+		ts_log(s->ctx, TS_LOG_INFO,
+		       "tls policy id=%s domain=%s mode=%s mx_patterns=%zu "
+		       "dane_hosts=%zu source=%s",
+		       ts_delivery_id(d), s->domain,
+		       s->policy->mode == TS_TLS_POLICY_REQUIRE_PKIX
+			       ? "require-pkix"
+			       : "opportunistic",
+		       s->policy->mx_pattern_count, s->policy->host_count,
+		       s->policy->source != NULL ? s->policy->source : "-");
+	tr_session_find_hosts(s);
+}
+
 static void
 tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
 {
@@ -1296,9 +1420,21 @@ tr_direct_start(struct ts_ctx *ctx, const char *instance, struct ts_delivery *d)
 	s->open_job = job;
 
 	if (s->relay) {
+		/* A smarthost is ours to choose: no recipient-domain policy. */
 		tr_session_next_host(s);
 		return;
 	}
+	/* The recipient domain's TLS policy (DANE, MTA-STS, …) first. */
+	if (ts_delivery_run_tls_policy(d, tr_session_policy_done, s) != 0)
+		tr_session_finish(s, 451, "4.3.0",
+				  "the TLS policy hooks could not run", NULL);
+}
+
+/* The policy is known: find the domain's hosts (MX, or a literal). */
+static void
+tr_session_find_hosts(struct tr_session *s)
+{
+	struct ts_ctx *ctx = s->ctx;
 	struct tr_result fail = { 0 };
 	int lit = tr_mx_literal(s->domain, &s->hosts, &fail);
 	if (lit < 0) {

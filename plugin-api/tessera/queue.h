@@ -21,6 +21,8 @@
 #define TESSERA_QUEUE_H
 
 #include <tessera/common.h>
+#include <tessera/hook.h>
+#include <tessera/tls.h>
 #include <tessera/txn.h>
 
 #ifdef __cplusplus
@@ -154,6 +156,88 @@ struct ts_transport {
 	 */
 	void (*cancel)(struct ts_ctx *ctx, struct ts_delivery *d);
 };
+
+/* --- the outbound TLS policy (since ABI 1.2) --------------------------- */
+
+/*
+ * What the recipient domain demands of TLS, as the outbound_tls_policy
+ * hooks (DANE, MTA-STS, local rules) say.  Without any: opportunistic.
+ * REQUIRETLS (RFC 8689) is a property of the message, not of the policy;
+ * transports apply both, the stricter winning.
+ */
+enum ts_tls_policy_mode {
+	/* STARTTLS when offered, nothing verified; a failed handshake is
+	 * retried in clear (RFC 7435) */
+	TS_TLS_POLICY_OPPORTUNISTIC = 0,
+	/* STARTTLS required, the certificate verified (PKIX) for the MX
+	 * host name, no clear fallback: a host failing it is a temporary
+	 * failure (4.7.5) and the next MX is tried (MTA-STS "enforce") */
+	TS_TLS_POLICY_REQUIRE_PKIX = 1,
+};
+
+/* TLSA records for one MX host (DANE, RFC 7672). */
+struct ts_tls_policy_host {
+	const char *name; /* the MX host name (A-labels, no trailing dot) */
+	const struct ts_tls_tlsa *tlsa;
+	size_t tlsa_count;
+};
+
+struct ts_tls_policy {
+	enum ts_tls_policy_mode mode;
+	/*
+	 * MX host names allowed, NULL/0 for any: "mx.example.com", or
+	 * "*.example.com" for exactly one label more (MTA-STS, RFC 8461
+	 * 4.1).  Hosts that match none are not used.
+	 */
+	const char *const *mx_patterns;
+	size_t mx_pattern_count;
+	/*
+	 * Hosts with TLSA records: TLS is required to them and verified
+	 * against these records (DANE), whatever `mode` says; others
+	 * follow `mode`.
+	 */
+	const struct ts_tls_policy_host *hosts;
+	size_t host_count;
+	/* Who asked ("mta-sts", "dane", …): named in logs and errors. */
+	const char *source;
+};
+
+/*
+ * From an outbound_tls_policy hook (ts_hook_call_delivery gives d): add
+ * a policy; everything is copied.  Several hooks combine: the stricter
+ * mode wins, MX patterns replace earlier ones when given, hosts add up;
+ * sources join with "+".  Returns 0, or TS_E_STATE outside that hook
+ * point.
+ */
+int ts_delivery_set_tls_policy(struct ts_delivery *d,
+			       const struct ts_tls_policy *policy);
+
+/*
+ * The combined policy (opportunistic, nothing else, when no hook set
+ * one).  Owned by the delivery; valid until it ends.
+ */
+const struct ts_tls_policy *ts_delivery_tls_policy(const struct ts_delivery *d);
+
+/*
+ * Called once on the loop when the policy hooks are done: res says
+ * continue (the policy is ts_delivery_tls_policy(d)), or a reject or
+ * tempfail with code, enhanced code and text, which the transport turns
+ * into the delivery's result.
+ */
+typedef void (*ts_delivery_tls_policy_fn)(struct ts_delivery *d,
+					  const struct ts_hook_result *res,
+					  void *arg);
+
+/*
+ * For transports, before connecting to the recipient domain's hosts:
+ * run the outbound_tls_policy hooks (their arg is the recipient domain),
+ * then fn.  fn never runs inside this call, and never after the
+ * delivery ended (ts_delivery_finish, or the transport's cancel):
+ * ending it cancels the hooks.  Returns 0, or TS_E_STATE when hooks are
+ * already running for d.
+ */
+int ts_delivery_run_tls_policy(struct ts_delivery *d,
+			       ts_delivery_tls_policy_fn fn, void *arg);
 
 /*
  * A transport's per-delivery state (one slot, no destructor: free it

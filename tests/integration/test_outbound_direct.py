@@ -93,31 +93,45 @@ class DirectDelivery(h.TempDirTest):
         self.remote.start()
         self.addCleanup(self.remote.stop)
         # Our server: submission, the queue, direct delivery.
-        cfg = self.config(module_dirs=[h.TEST_MODULES, SMTP_DIR,
-                                       TRANSPORTS_DIR],
-                          core={"hostname": "mx.example.org"})
-        cfg.write("domains.d/10-example.ini",
-                  "[domain example.org]\n\n[account alice]\n"
-                  "addresses = alice@example.org\n")
+        self.cfg = self.config(module_dirs=[h.TEST_MODULES, SMTP_DIR,
+                                            TRANSPORTS_DIR],
+                               core={"hostname": "mx.example.org"})
+        self.cfg.write("domains.d/10-example.ini",
+                       "[domain example.org]\n\n[account alice]\n"
+                       "addresses = alice@example.org\n")
         self.port = h.free_port()
-        cfg.write("conf.d/20-smtp.ini",
-                  "[module smtp]\nenabled = yes\n"
-                  "allow_plaintext_auth = yes\n\n"
-                  f"[listener sub]\nport = {self.port}\n"
-                  "protocol = submission\n\n"
-                  "[module transports]\nenabled = yes\n"
-                  f"direct_port = {self.mx_port}\n"
-                  "address_family = ipv4-only\n"
-                  "connect_timeout = 5s\ncommand_timeout = 20s\n\n"
-                  "[queue]\nretry_first = 500ms\n\n"
-                  "[dns]\nresolver = forward\n"
-                  f"forward = 127.0.0.1@{self.fx.port}\n")
-        self.cfg = cfg
+        self.write_config()
         r = subprocess.run([h.TESSERA, "account", "passwd", "alice", "-c",
-                            cfg.path], input="pw\n", capture_output=True,
-                           text=True, timeout=60)
+                            self.cfg.path], input="pw\n",
+                           capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.srv = h.Server(cfg)
+        self.srv = h.Server(self.cfg)
+        self.srv.start()
+        self.addCleanup(self.srv.stop)
+
+    def write_config(self, transports=""):
+        self.cfg.write("conf.d/20-smtp.ini",
+                       "[module smtp]\nenabled = yes\n"
+                       "allow_plaintext_auth = yes\n\n"
+                       f"[listener sub]\nport = {self.port}\n"
+                       "protocol = submission\n\n"
+                       "[module transports]\nenabled = yes\n"
+                       f"direct_port = {self.mx_port}\n"
+                       "address_family = ipv4-only\n"
+                       "connect_timeout = 5s\ncommand_timeout = 20s\n"
+                       + transports +
+                       "\n[queue]\nretry_first = 500ms\n\n"
+                       "[dns]\nresolver = forward\n"
+                       f"forward = 127.0.0.1@{self.fx.port}\n")
+
+    def restart_with_policy(self, policy, trust_ca=False):
+        """Our server again, with the tlspolicy test module's hook."""
+        self.srv.stop()
+        self.write_config(f"tls_ca_file = {self.ca.cert}\n"
+                          if trust_ca else "")
+        self.cfg.write("conf.d/40-tlspolicy.ini",
+                       "[module tlspolicy]\nenabled = yes\n" + policy)
+        self.srv = h.Server(self.cfg)
         self.srv.start()
         self.addCleanup(self.srv.stop)
 
@@ -198,6 +212,58 @@ class DirectDelivery(h.TempDirTest):
         self.assertEqual(rcpt["Status"], "5.1.1")
         self.assertEqual(rcpt["Remote-MTA"], "dns; mx.remote.example")
         self.assertIn("550 5.1.1", rcpt["Diagnostic-Code"])
+
+    # --- the outbound_tls_policy hook (tests/modules/tlspolicy) ---------
+
+    def queue_error(self):
+        r = h.run_cli(["queue", "list"], config=self.cfg)
+        return r.stdout
+
+    def test_policy_pkix_verified_delivers(self):
+        self.restart_with_policy("pkix_domain = remote.example\n"
+                                 "pending = yes\n", trust_ca=True)
+        self.submit("bob@remote.example")
+        self.wait_for(lambda: read_store(self.rcfg, "bob"),
+                      "delivery under a PKIX policy")
+        self.srv.wait_log(r"tls policy id=1 domain=remote.example "
+                          r"mode=require-pkix .*source=tlspolicy")
+
+    def test_policy_pkix_unverified_keeps_mail(self):
+        # The MX's certificate is from a CA we do not trust: no
+        # delivery, and no retry in clear.
+        self.restart_with_policy("pkix_domain = remote.example\n")
+        self.submit("bob@remote.example")
+        self.srv.wait_log(r"host failed id=1 host=mx.remote.example "
+                          r"code=451")
+        self.srv.wait_log(r"queue deferred id=1 to=<bob@remote.example> "
+                          r"attempt=1 code=451 status=4.7.5")
+        self.assertNotIn("retrying without it", self.srv.log())
+        self.assertEqual(read_store(self.rcfg, "bob"), [])
+
+    def test_policy_mx_patterns(self):
+        self.restart_with_policy("mx_domain = remote.example\n"
+                                 "mx_patterns = *.elsewhere.example\n")
+        self.submit("bob@remote.example")
+        self.srv.wait_log(r"host skipped id=1 host=mx.remote.example: MX "
+                          r"host mx.remote.example is not allowed by the "
+                          r"TLS policy \(tlspolicy\)")
+        self.srv.wait_log(r"queue deferred id=1 .*status=4.7.5")
+        self.assertEqual(read_store(self.rcfg, "bob"), [])
+        # A matching pattern lets it through.
+        self.restart_with_policy("mx_domain = remote.example\n"
+                                 "mx_patterns = mail.other.example "
+                                 "*.remote.example\n")
+        r = h.run_cli(["queue", "kick", "--all"], config=self.cfg)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.wait_for(lambda: read_store(self.rcfg, "bob"),
+                      "delivery once the pattern matches")
+
+    def test_policy_hook_tempfail(self):
+        self.restart_with_policy("tempfail_domain = remote.example\n")
+        self.submit("bob@remote.example")
+        self.srv.wait_log(r"queue deferred id=1 to=<bob@remote.example> "
+                          r"attempt=1 code=451 status=4.7.5 remote=- "
+                          r"reply=\"policy not ready\"")
 
 
 if __name__ == "__main__":

@@ -1206,7 +1206,7 @@ test_relay_auth(void **state)
 			S("454 4.7.0 not now", "QUIT\r\n"),
 			SW("221 bye", NULL, TR_WANT_CLOSE),
 		},
-		.results = { { 451, "4.7.5", "refused STARTTLS: 454" } },
+		.results = { { 451, "4.7.5", "which this transport requires: 454" } },
 		.host_failed = true,
 	};
 	run(&starttls_refused);
