@@ -11,9 +11,11 @@ whose server refuses the recipient gives a DSN naming that server.
 (The zones are under example., not test.: libunbound answers the
 special-use test. domain itself, with NXDOMAIN.)
 """
+import base64
 import email
 import email.policy
 import os
+import re
 import shutil
 import smtplib
 import sqlite3
@@ -74,6 +76,7 @@ class DirectDelivery(h.TempDirTest):
         super().setUp()
         self.ca = tlsfixture.TestCA(os.path.join(self.tmp, "ca"))
         cert, key = self.ca.issue("mx.remote.example")
+        self.mx_cert = cert
         # The remote MX: a second tessera receiving for remote.example.
         rdir = os.path.join(self.tmp, "remote")
         os.makedirs(rdir)
@@ -257,6 +260,35 @@ class DirectDelivery(h.TempDirTest):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.wait_for(lambda: read_store(self.rcfg, "bob"),
                       "delivery once the pattern matches")
+
+    def spki_sha256(self, cert):
+        """DANE-EE 3 1 1 data of a PEM certificate (certtool)."""
+        r = subprocess.run(["certtool", "--certificate-info",
+                            "--infile", cert], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.search(r"Public Key PIN:\s*pin-sha256:(\S+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        return base64.b64decode(m.group(1)).hex()
+
+    def test_policy_dane(self):
+        # The MX's certificate is from a CA we do not trust, but its
+        # key matches the policy's TLSA record: DANE-EE passes.
+        good = self.spki_sha256(self.mx_cert)
+        self.restart_with_policy("dane_host = mx.remote.example\n"
+                                 f"dane_tlsa = 3 1 1 {good}\n")
+        self.submit("bob@remote.example")
+        self.wait_for(lambda: read_store(self.rcfg, "bob"),
+                      "delivery verified by DANE")
+        # A record that does not match: kept, no clear retry.
+        bad = "00" * 32
+        self.restart_with_policy("dane_host = mx.remote.example\n"
+                                 f"dane_tlsa = 3 1 1 {bad}\n")
+        self.submit("bob@remote.example", subject="second")
+        self.srv.wait_log(r"queue deferred id=2 to=<bob@remote.example> "
+                          r"attempt=1 code=451 status=4.7.5")
+        self.assertNotIn("retrying without it", self.srv.log())
+        self.assertEqual(len(read_store(self.rcfg, "bob")), 1)
 
     def test_policy_hook_tempfail(self):
         self.restart_with_policy("tempfail_domain = remote.example\n")

@@ -7,11 +7,14 @@
  *   pkix_domain      mode REQUIRE_PKIX (source "tlspolicy")
  *   mx_domain        MX patterns = mx_patterns
  *   tempfail_domain  refuse for now: 451 4.7.5 "policy not ready"
+ *   dane_host        TLSA records for this MX host: dane_tlsa, as
+ *                    "USAGE SELECTOR MATCHING HEX" (for any domain)
  *   pending          answer from a timer (an asynchronous hook)
  *
  * Each decision is logged as "tlspolicy domain=… …".  Only the public
  * plugin API.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +37,14 @@ static const struct ts_cfg_key tlspolicy_keys[] = {
 	  .type = TS_CFG_STRING,
 	  .default_value = "",
 	  .doc = "recipient domain whose policy hook tempfails" },
+	{ .name = "dane_host",
+	  .type = TS_CFG_STRING,
+	  .default_value = "",
+	  .doc = "MX host that gets dane_tlsa" },
+	{ .name = "dane_tlsa",
+	  .type = TS_CFG_STRING,
+	  .default_value = "",
+	  .doc = "one TLSA record: USAGE SELECTOR MATCHING HEX" },
 	{ .name = "pending",
 	  .type = TS_CFG_BOOL,
 	  .default_value = "no",
@@ -46,6 +57,9 @@ struct tlspolicy_set {
 	char *pats[8];
 	size_t npats;
 	bool pending;
+	char *dane_host;
+	struct ts_tls_tlsa tlsa;
+	uint8_t tlsa_data[64];
 };
 
 struct tlspolicy_wait {
@@ -77,6 +91,14 @@ tlspolicy_decide(struct ts_ctx *ctx, struct ts_hook_call *call,
 	if (strcmp(domain, set->mx) == 0) {
 		p.mx_patterns = (const char *const *)set->pats;
 		p.mx_pattern_count = set->npats;
+		any = true;
+	}
+	struct ts_tls_policy_host host = { .name = set->dane_host,
+					   .tlsa = &set->tlsa,
+					   .tlsa_count = 1 };
+	if (set->dane_host[0] != '\0' && set->tlsa.len > 0) {
+		p.hosts = &host;
+		p.host_count = 1;
 		any = true;
 	}
 	if (any) {
@@ -146,6 +168,23 @@ tlspolicy_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 		set->pats[set->npats++] =
 			ts_xstrdup(ts_cfg_list_item(s, "mx_patterns", i));
 	set->pending = ts_cfg_bool(s, "pending");
+	set->dane_host = ts_xstrdup(ts_cfg_str(s, "dane_host"));
+	unsigned u, sel, m;
+	char hex[130];
+	if (sscanf(ts_cfg_str(s, "dane_tlsa"), "%u %u %u %129s", &u, &sel, &m,
+		   hex) == 4) {
+		size_t n = strlen(hex) / 2;
+		for (size_t i = 0; i < n && i < sizeof(set->tlsa_data); i++) {
+			unsigned b;
+			if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+				break;
+			set->tlsa_data[set->tlsa.len++] = (uint8_t)b;
+		}
+		set->tlsa.usage = (uint8_t)u;
+		set->tlsa.selector = (uint8_t)sel;
+		set->tlsa.matching = (uint8_t)m;
+		set->tlsa.data = set->tlsa_data;
+	}
 	ts_ctx_set_data(ctx, set);
 	return ts_hook_add(ctx, TS_HOOK_OUTBOUND_TLS_POLICY, tlspolicy_hook, 0,
 			   0);
@@ -160,6 +199,7 @@ tlspolicy_shutdown(struct ts_ctx *ctx)
 	free(set->pkix);
 	free(set->mx);
 	free(set->tempfail);
+	free(set->dane_host);
 	for (size_t i = 0; i < set->npats; i++)
 		free(set->pats[i]);
 	free(set);
