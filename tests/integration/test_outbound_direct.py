@@ -8,6 +8,11 @@ direct_port), over STARTTLS since the remote offers it; the attempt's
 STARTTLS/REQUIRETLS capabilities are recorded.  A domain with a null MX
 (RFC 7505) fails at once, and the sender gets a DSN saying so; an MX
 whose server refuses the recipient gives a DSN naming that server.
+The outbound_tls_policy hook (tests/modules/tlspolicy, standing in for
+the dane and mtasts modules) can demand PKIX (an untrusted certificate
+then keeps the mail queued, with no retry in clear), DANE (a TLSA record
+matching the MX's key delivers even with an untrusted CA), MX patterns
+(hosts outside them are skipped), or defer the delivery.
 (The zones are under example., not test.: libunbound answers the
 special-use test. domain itself, with NXDOMAIN.)
 """
