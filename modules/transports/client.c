@@ -32,6 +32,8 @@ enum tr_state {
 	TR_S_TXN, /* MAIL, RCPT, DATA/BDAT replies in the FIFO */
 	TR_S_BODY, /* taking message bytes */
 	TR_S_QUIT, /* QUIT sent (or about to close) */
+	TR_S_IDLE, /* keep_open: the transaction is over, the session kept */
+	TR_S_RSET, /* reused: RSET sent, its 250 expected before MAIL */
 };
 
 /* What a reply in the FIFO answers. */
@@ -686,13 +688,22 @@ tr_after_ehlo(struct tr_client *c)
 	return tr_start_txn(c);
 }
 
-/* No more replies are owed for the transaction: QUIT. */
+/*
+ * No more replies are owed for the transaction: QUIT, or with keep_open
+ * stay connected for the caller's next transaction (tr_client_reuse).
+ */
 static void
 tr_maybe_quit(struct tr_client *c)
 {
-	if (c->fifo_len == 0 && c->state == TR_S_TXN &&
-	    (c->abandoned || c->done))
-		tr_quit(c);
+	if (c->fifo_len != 0 || c->state != TR_S_TXN ||
+	    !(c->abandoned || c->done))
+		return;
+	if (c->p.keep_open && !c->host_failed) {
+		c->state = TR_S_IDLE;
+		c->want = TR_WANT_IDLE;
+		return;
+	}
+	tr_quit(c);
 }
 
 /* The RCPT replies are all in. */
@@ -902,6 +913,21 @@ tr_reply(struct tr_client *c)
 		}
 		w = tr_txn_reply(c, code, enh, text);
 		break;
+	case TR_S_RSET:
+		if (code / 100 == 2) {
+			w = tr_start_txn(c);
+		} else {
+			char *t = ts_xasprintf("the kept connection refused "
+					       "RSET: %s",
+					       full);
+			w = tr_refuse_host(c, 451, "4.4.2", t);
+			free(t);
+		}
+		break;
+	case TR_S_IDLE:
+		w = tr_protocol_error(c, "reply while idle", full,
+				      strlen(full));
+		break;
 	case TR_S_TLS_WAIT:
 	default:
 		w = tr_protocol_error(c, "reply while starting TLS", full,
@@ -930,6 +956,59 @@ tr_client_new(const struct tr_client_params *params)
 	c->accepted = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
 				 sizeof(*c->accepted));
 	return c;
+}
+
+enum tr_want
+tr_client_reuse(struct tr_client *c, const struct tr_client_params *params)
+{
+	if (c->state != TR_S_IDLE)
+		return c->want;
+	for (size_t i = 0; i < c->p.rcpt_count; i++)
+		free(c->results[i].text);
+	free(c->results);
+	free(c->accepted);
+	c->p.mail = params->mail;
+	c->p.rcpts = params->rcpts;
+	c->p.rcpt_count = params->rcpt_count;
+	c->p.size = params->size;
+	c->results = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
+				sizeof(*c->results));
+	c->accepted = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
+				 sizeof(*c->accepted));
+	c->accepted_count = 0;
+	c->rcpts_answered = 0;
+	c->next_rcpt = 0;
+	c->mail_answered = false;
+	c->abandoned = false;
+	c->use_bdat = false;
+	c->body_ended = false;
+	c->bdat_wait = false;
+	c->at_bol = true;
+	c->body_any = false;
+	c->body_ends_lf = false;
+	c->done = false;
+	c->host_failed = false;
+	c->fifo_head = c->fifo_len = 0;
+	/* The last transaction may have ended half way (all RCPTs
+	 * refused): RSET puts the server back to a clean state. */
+	tr_out_printf(c, "RSET\r\n");
+	c->state = TR_S_RSET;
+	c->want = TR_WANT_REPLY;
+	return c->want;
+}
+
+enum tr_want
+tr_client_quit(struct tr_client *c)
+{
+	if (c->state == TR_S_IDLE)
+		tr_quit(c);
+	return c->want;
+}
+
+bool
+tr_client_idle(const struct tr_client *c)
+{
+	return c->state == TR_S_IDLE;
 }
 
 void
@@ -1106,6 +1185,12 @@ tr_client_timeout(struct tr_client *c)
 		break;
 	case TR_S_QUIT:
 		what = "QUIT";
+		break;
+	case TR_S_RSET:
+		what = "RSET";
+		break;
+	case TR_S_IDLE:
+		what = "nothing (idle)";
 		break;
 	case TR_S_BODY:
 		what = c->use_bdat ? "BDAT" : "message data";

@@ -46,6 +46,9 @@ enum tr_want {
 	TR_WANT_STARTTLS, /* send the output, then start TLS (client side) */
 	TR_WANT_BODY, /* send the output, then feed message bytes */
 	TR_WANT_CLOSE, /* send the output (QUIT, maybe), then close */
+	/* keep_open: the transaction is over and the session healthy;
+	 * tr_client_reuse starts the next one, tr_client_quit ends it */
+	TR_WANT_IDLE,
 };
 
 /* How the session must use TLS. */
@@ -119,6 +122,12 @@ struct tr_client_params {
 	 * transport".  Not copied.
 	 */
 	const char *tls_required_by;
+	/*
+	 * Keep the session after the transaction (connection reuse):
+	 * instead of QUIT the machine goes idle (TR_WANT_IDLE).  Only when
+	 * nothing went wrong with the host itself.
+	 */
+	bool keep_open;
 };
 
 struct tr_client;
@@ -128,6 +137,20 @@ struct tr_client;
  * The params' strings are used, not copied: they must outlive it.
  */
 struct tr_client *tr_client_new(const struct tr_client_params *params);
+/*
+ * Idle (TR_WANT_IDLE): start another transaction on the same session
+ * with params' mail, rcpts, rcpt_count and size (the rest stays as it
+ * was; nothing is copied).  The old results are dropped.  RSET goes out
+ * first; if it is refused the host fails (tr_client_host_failed), and
+ * the caller should connect afresh.  Returns what to do next.
+ */
+enum tr_want tr_client_reuse(struct tr_client *c,
+			     const struct tr_client_params *params);
+/* Idle: end the session with QUIT (then wait for the reply, close). */
+enum tr_want tr_client_quit(struct tr_client *c);
+/* Whether the machine is idle between transactions. */
+bool tr_client_idle(const struct tr_client *c);
+
 /* Free it and its results; sets *c to NULL; NULL is fine. */
 void tr_client_free(struct tr_client **c);
 

@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #include <tessera/sasl.h>
 
 #include "client.h"
+#include "pool.h"
 #include "socks.h"
 #include "transports.h"
 
@@ -84,6 +86,11 @@ struct tr_attempt {
 	enum ts_tls_verify verify;
 	const struct ts_tls_policy_host *dane; /* TLSA records, or NULL */
 	char *tls_required_by; /* "the TLS policy (mta-sts)", or NULL */
+	/* connection reuse (pool.h) */
+	struct tr_dest *dest; /* the slot this connection holds, or NULL */
+	bool parked; /* idle in the pool, no session */
+	bool reused; /* taken from the pool for this session */
+	unsigned txns; /* transactions started on this connection */
 	bool tls_failed; /* STARTTLS was answered, the handshake failed */
 	bool handshaking; /* between starting TLS and tls_ready */
 	char *remote; /* "mx.example.org [192.0.2.1]" once connected */
@@ -145,6 +152,16 @@ struct tr_session {
 	unsigned lookups; /* address lookups in flight */
 
 	struct tr_attempt *att; /* the current attempt, or NULL */
+	/* waiting for a connection slot (max_connections_per_host) */
+	struct tr_dest_waiter waiter;
+	struct tr_dest *waiting; /* NULL when not waiting */
+	struct {
+		char *host;
+		bool literal, no_tls;
+		char **addrs;
+		size_t count;
+	} pending; /* the attempt to start once woken */
+	bool fresh_only; /* a kept connection failed: connect anew */
 	/* what to say when every host failed */
 	struct tr_result last;
 	char *last_remote; /* the host that said it, or NULL */
@@ -155,6 +172,8 @@ struct tr_session {
 };
 
 static void tr_session_next_host(struct tr_session *s);
+static void tr_attempt_park(struct tr_attempt *a);
+static void tr_attempt_release_slot(struct tr_attempt *a);
 static void tr_attempt_pump(struct tr_attempt *a, enum tr_want w);
 static void tr_attempt_read(struct tr_attempt *a);
 static void tr_session_try_end(struct tr_session *s);
@@ -278,6 +297,10 @@ tr_attempt_detach(struct tr_attempt *a)
 	a->s = NULL;
 	if (a->conn == NULL)
 		return;
+	if (a->client != NULL && tr_client_idle(a->client)) {
+		tr_attempt_park(a);
+		return;
+	}
 	if (a->client == NULL || !tr_client_done(a->client)) {
 		ts_conn_close(a->conn, "cancelled");
 	} else if (!ts_conn_closing(a->conn)) {
@@ -288,6 +311,11 @@ tr_attempt_detach(struct tr_attempt *a)
 static void
 tr_session_free(struct tr_session *s)
 {
+	if (s->waiting != NULL)
+		tr_dest_unwait(s->waiting, &s->waiter);
+	s->waiting = NULL;
+	free(s->pending.host);
+	tr_addrs_free(&s->pending.addrs, s->pending.count);
 	if (s->att != NULL)
 		tr_attempt_detach(s->att);
 	if (s->open_job != NULL)
@@ -389,6 +417,20 @@ tr_attempt_end(struct tr_attempt *a)
 	if (tr_client_saw_ehlo(c) && !s->relay)
 		ts_delivery_note_tls(s->d, a->host, tr_client_saw_starttls(c),
 				     tr_client_saw_requiretls(c));
+	if (tr_client_host_failed(c) && a->reused) {
+		/*
+		 * A kept connection that turned out dead (closed, RSET
+		 * refused) is no fault of the host: connect anew.
+		 */
+		ts_log(s->ctx, TS_LOG_INFO,
+		       "kept connection failed, connecting anew id=%s host=%s",
+		       ts_delivery_id(s->d), a->host);
+		tr_attempt_detach(a);
+		s->fresh_only = true;
+		tr_attempt_start(s, a->host, a->literal, a->addrs,
+				 a->addr_count, a->no_tls);
+		return;
+	}
 	if (tr_client_host_failed(c) && a->tls_failed && !a->no_tls &&
 	    !s->requiretls && a->tls_required_by == NULL &&
 	    (!s->relay || s->relay_tls == TR_TLS_OPPORTUNISTIC)) {
@@ -520,6 +562,9 @@ tr_attempt_pump(struct tr_attempt *a, enum tr_want w)
 		break;
 	case TR_WANT_CLOSE:
 		ts_conn_close(a->conn, "done");
+		return;
+	case TR_WANT_IDLE:
+		/* parked (or quitting) by tr_attempt_detach already */
 		return;
 	case TR_WANT_REPLY:
 		break;
@@ -767,6 +812,12 @@ tr_conn_line(struct ts_conn *conn, const char *line, size_t len)
 		ts_conn_log(conn, a->ctx, TS_LOG_TRACE,
 			    "smtp client got \"%.*s\"",
 			    (int)(len > 200 ? 200 : len), line);
+	if (a->parked) {
+		/* e.g. 421 idle timeout: the kept connection is done */
+		tr_attempt_release_slot(a);
+		ts_conn_close(conn, "server spoke while idle");
+		return;
+	}
 	tr_attempt_pump(a, tr_client_line(a->client, line, len));
 }
 
@@ -919,6 +970,9 @@ tr_conn_close(struct ts_conn *conn)
 	struct tr_attempt *a = ts_conn_arg(conn);
 	a->conn = NULL;
 	ts_timer_stop(a->timer);
+	/* Before the session learns of it: a delivery waiting for a
+	 * slot may take this one (it connects anew). */
+	tr_attempt_release_slot(a);
 	if (!a->ended && !tr_client_done(a->client)) {
 		const char *why = ts_conn_error(conn);
 		char *t =
@@ -947,6 +1001,9 @@ tr_conn_connect_failed(struct ts_conn *conn, const char *error)
 	struct tr_attempt *a = ts_conn_arg(conn);
 	a->conn = NULL;
 	ts_timer_stop(a->timer);
+	/* Before the session learns of it: a delivery waiting for a
+	 * slot may take this one (it connects anew). */
+	tr_attempt_release_slot(a);
 	if (!a->ended) {
 		/* error names the addresses; tr_attempt_end adds the host */
 		tr_client_fail(a->client, 451, "4.4.1", error, false);
@@ -973,6 +1030,14 @@ tr_attempt_timeout(struct ts_timer *timer, void *arg)
 	struct tr_attempt *a = arg;
 	if (a->conn == NULL)
 		return;
+	if (a->parked) {
+		/* idle_timeout: nobody came for the kept connection */
+		if (a->dest != NULL)
+			tr_dest_unpark(a->dest, a);
+		a->parked = false;
+		tr_attempt_pump(a, tr_client_quit(a->client));
+		return;
+	}
 	if (a->ended) {
 		ts_conn_close(a->conn, "quit timeout");
 		return;
@@ -1012,16 +1077,164 @@ tr_attempt_policy(struct tr_attempt *a, const struct tr_session *s)
 	}
 }
 
+/* --- connection reuse and per-destination limits (pool.h) --------------- */
+
+/*
+ * What makes two connections interchangeable: the transport instance,
+ * where it goes, and every TLS requirement the delivery puts on it.
+ */
+static char *
+tr_dest_key_for(const struct tr_session *s, const char *host, bool literal,
+		bool no_tls)
+{
+	const struct ts_tls_policy *pol = s->policy;
+	const char *verify = "none";
+	if (pol != NULL && !literal && tr_policy_dane_host(pol, host) != NULL)
+		verify = "dane";
+	else if (pol != NULL && pol->mode == TS_TLS_POLICY_REQUIRE_PKIX)
+		verify = "pkix";
+	return ts_xasprintf("%s|%s|%u|%s|%s%s|%s", s->instance, host, s->port,
+			    verify, s->requiretls ? "requiretls" : "-",
+			    no_tls ? "|clear" : "",
+			    s->socks_host != NULL ? s->socks_host : "-");
+}
+
+/* The connection closed (or never opened): its slot is free again. */
+static void
+tr_attempt_release_slot(struct tr_attempt *a)
+{
+	struct tr_dest *d = a->dest;
+	if (d == NULL)
+		return;
+	a->dest = NULL;
+	if (a->parked)
+		tr_dest_unpark(d, a);
+	a->parked = false;
+	tr_dest_release_slot(d); /* may start a waiting delivery */
+}
+
+/*
+ * The transaction is over and the connection healthy: keep it for the
+ * next delivery to the same destination, or QUIT when reuse is off or
+ * the connection has served max_messages_per_connection.
+ */
+static void
+tr_attempt_park(struct tr_attempt *a)
+{
+	const struct tr_settings *set = tr_settings(a->ctx);
+	if (a->dest == NULL || set->idle_timeout_ms == 0 ||
+	    a->txns >= set->max_per_conn || ts_conn_closing(a->conn)) {
+		tr_attempt_pump(a, tr_client_quit(a->client));
+		return;
+	}
+	a->parked = true;
+	ts_timer_start(a->timer, set->idle_timeout_ms, 0);
+	ts_conn_log(a->conn, a->ctx, TS_LOG_DEBUG,
+		    "connection kept host=%s transactions=%u", a->host,
+		    a->txns);
+	tr_dest_park(a->dest, a); /* may hand it to a waiting delivery */
+}
+
+/* Give a kept connection to session s: the next transaction on it. */
+static void
+tr_attempt_reuse(struct tr_session *s, struct tr_attempt *a)
+{
+	a->parked = false;
+	a->s = s;
+	a->reused = true;
+	a->ended = false;
+	a->tls_failed = false;
+	a->prefix_sent = false;
+	a->offset = 0;
+	a->txns++;
+	tr_message_unref(&a->msg);
+	ts_timer_stop(a->timer);
+	s->att = a;
+	ts_conn_log(a->conn, a->ctx, TS_LOG_INFO,
+		    "connection reused id=%s host=%s transaction=%u",
+		    ts_delivery_id(s->d), a->host, a->txns);
+	struct tr_client_params p = {
+		.mail = ts_delivery_mail(s->d),
+		.rcpts = s->rcpts,
+		.rcpt_count = s->rcpt_count,
+		.size = ts_delivery_size(s->d),
+	};
+	tr_attempt_pump(a, tr_client_reuse(a->client, &p));
+}
+
+/* A slot or a kept connection came free for the waiting session. */
+static void
+tr_session_wake(struct tr_dest_waiter *w)
+{
+	struct tr_session *s = (struct tr_session *)((char *)w -
+						      offsetof(struct tr_session,
+							       waiter));
+	s->waiting = NULL;
+	char *host = s->pending.host;
+	char **addrs = s->pending.addrs;
+	size_t count = s->pending.count;
+	s->pending.host = NULL;
+	s->pending.addrs = NULL;
+	s->pending.count = 0;
+	tr_attempt_start(s, host, s->pending.literal, addrs, count,
+			 s->pending.no_tls);
+	free(host);
+	tr_addrs_free(&addrs, count);
+}
+
+void
+tr_direct_drop_parked(void *item)
+{
+	struct tr_attempt *a = item;
+	/* The pool is going (shutdown): no slot to give back. */
+	a->parked = false;
+	a->dest = NULL;
+	if (a->conn != NULL)
+		ts_conn_close(a->conn, "shutting down");
+}
+
 /* Connect to one host through its addresses. */
 static void
 tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 		 char **addrs, size_t count, bool no_tls)
 {
 	const struct tr_settings *set = tr_settings(s->ctx);
+	char *key = tr_dest_key_for(s, host, literal, no_tls);
+	struct tr_dest *dest = tr_pool_dest(tr_module_pool(s->ctx), key);
+	free(key);
+	bool fresh = s->fresh_only;
+	s->fresh_only = false;
+	struct tr_attempt *kept = fresh ? NULL : tr_dest_take_parked(dest);
+	if (kept != NULL) {
+		tr_attempt_reuse(s, kept);
+		return;
+	}
+	if (!tr_dest_take_slot(dest, set->max_per_host)) {
+		/* max_connections_per_host: wait for a slot or a kept
+		 * connection (the delivery's own timeouts still apply at
+		 * the queue: a cancel takes it out of the line). */
+		ts_log(s->ctx, TS_LOG_DEBUG,
+		       "waiting for a connection slot id=%s host=%s open=%u",
+		       ts_delivery_id(s->d), host, tr_dest_active(dest));
+		s->pending.host = ts_xstrdup(host);
+		s->pending.literal = literal;
+		s->pending.no_tls = no_tls;
+		s->pending.addrs = ts_xcalloc(count ? count : 1,
+					      sizeof(*s->pending.addrs));
+		for (size_t i = 0; i < count; i++)
+			s->pending.addrs[i] = ts_xstrdup(addrs[i]);
+		s->pending.count = count;
+		s->waiter.wake = tr_session_wake;
+		s->waiting = dest;
+		tr_dest_wait(dest, &s->waiter);
+		return;
+	}
 	struct tr_attempt *a = ts_xcalloc(1, sizeof(*a));
 	a->s = s;
 	a->ctx = s->ctx;
 	a->refs = 1;
+	a->dest = dest;
+	a->txns = 1;
 	a->helo_name = ts_xstrdup(set->helo_name);
 	a->host = ts_xstrdup(host);
 	a->literal = literal;
@@ -1042,6 +1255,7 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 		       : set->starttls && !no_tls ? TR_TLS_OPPORTUNISTIC
 						  : TR_TLS_NEVER,
 		.tls_active = s->implicit_tls,
+		.keep_open = set->idle_timeout_ms > 0 && set->max_per_conn > 1,
 	};
 	if (s->relay && !s->requiretls)
 		p.tls = no_tls ? TR_TLS_NEVER : s->relay_tls;
@@ -1080,6 +1294,7 @@ tr_attempt_start(struct tr_session *s, const char *host, bool literal,
 	}
 	a->conn = ts_conn_connect(s->ctx, &opts, &tr_smtp_client_protocol, a);
 	if (a->conn == NULL) {
+		tr_attempt_release_slot(a);
 		char *t = ts_xasprintf("cannot connect to %s", host);
 		tr_client_fail(a->client, 451, "4.4.1", t, false);
 		free(t);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pool.h"
 #include "transports.h"
 
 static const struct ts_cfg_key tr_keys[] = {
@@ -64,6 +65,26 @@ static const struct ts_cfg_key tr_keys[] = {
 	  .default_value = "",
 	  .doc = "PEM bundle of CAs for verified outbound TLS (empty: the "
 		 "system's trust store)" },
+	{ .name = "max_connections_per_host",
+	  .type = TS_CFG_INT,
+	  .default_value = "20",
+	  .min = 1,
+	  .max = 1000,
+	  .doc = "connections open at once to one destination (host, port "
+		 "and TLS requirements, per transport instance); more "
+		 "deliveries wait for one, first come first served" },
+	{ .name = "max_messages_per_connection",
+	  .type = TS_CFG_INT,
+	  .default_value = "100",
+	  .min = 1,
+	  .max = 100000,
+	  .doc = "transactions on one connection before it is closed; 1: "
+		 "no connection reuse" },
+	{ .name = "idle_timeout",
+	  .type = TS_CFG_DURATION,
+	  .default_value = "5s",
+	  .doc = "how long a connection waits for the next delivery to the "
+		 "same destination before QUIT; 0: no connection reuse" },
 	{ .name = NULL },
 };
 
@@ -382,21 +403,12 @@ static struct tr_settings *
 tr_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 {
 	const struct ts_cfg_sect *s = ts_cfg_module_section(cfg, ctx);
-	const struct ts_cfg_sect *core = ts_cfg_find(cfg, "core", NULL);
 	struct tr_settings *set = ts_xcalloc(1, sizeof(*set));
 
 	const char *helo = ts_cfg_str(s, "helo_name");
-	if (helo == NULL || helo[0] == '\0')
-		helo = core != NULL ? ts_cfg_str(core, "hostname") : NULL;
-	if (helo != NULL && helo[0] != '\0') {
-		set->helo_name = ts_xstrdup(helo);
-	} else {
-		char buf[HOST_NAME_MAX + 1];
-		if (gethostname(buf, sizeof(buf)) != 0 || buf[0] == '\0')
-			strcpy(buf, "localhost");
-		buf[sizeof(buf) - 1] = '\0';
-		set->helo_name = ts_xstrdup(buf);
-	}
+	set->helo_name = helo != NULL && helo[0] != '\0'
+				 ? ts_xstrdup(helo)
+				 : ts_cfg_hostname(cfg);
 	set->direct_port = (unsigned)ts_cfg_int(s, "direct_port");
 	set->connect_timeout_ms = ts_cfg_duration_ms(s, "connect_timeout");
 	set->command_timeout_ms = ts_cfg_duration_ms(s, "command_timeout");
@@ -404,6 +416,10 @@ tr_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 	if (tr_family_parse(ts_cfg_str(s, "address_family"), &set->family) != 0)
 		set->family = TR_FAMILY_IPV6_FIRST; /* the enum checked it */
 	set->starttls = ts_cfg_bool(s, "starttls");
+	set->max_per_host = (unsigned)ts_cfg_int(s, "max_connections_per_host");
+	set->max_per_conn =
+		(unsigned)ts_cfg_int(s, "max_messages_per_connection");
+	set->idle_timeout_ms = ts_cfg_duration_ms(s, "idle_timeout");
 	const char *ca = ts_cfg_str(s, "tls_ca_file");
 	if (ca != NULL && ca[0] != '\0')
 		set->tls_ca_file = ts_xstrdup(ca);
@@ -412,10 +428,24 @@ tr_settings_new(const struct ts_cfg *cfg, const struct ts_ctx *ctx)
 	return set;
 }
 
+/* The module's state: settings (replaced on reload) and the pool. */
+struct tr_module {
+	struct tr_settings *set;
+	struct tr_pool *pool;
+};
+
 const struct tr_settings *
 tr_settings(const struct ts_ctx *ctx)
 {
-	return ts_ctx_data(ctx);
+	const struct tr_module *m = ts_ctx_data(ctx);
+	return m->set;
+}
+
+struct tr_pool *
+tr_module_pool(const struct ts_ctx *ctx)
+{
+	const struct tr_module *m = ts_ctx_data(ctx);
+	return m->pool;
 }
 
 /* Per-type required keys of the [transport NAME] sections. */
@@ -543,7 +573,10 @@ tr_check(struct ts_ctx *ctx, struct ts_cfg *cfg)
 static int
 tr_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 {
-	ts_ctx_set_data(ctx, tr_settings_new(cfg, ctx));
+	struct tr_module *m = ts_xcalloc(1, sizeof(*m));
+	m->set = tr_settings_new(cfg, ctx);
+	m->pool = tr_pool_new(tr_direct_drop_parked);
+	ts_ctx_set_data(ctx, m);
 	for (int t = TR_TYPE_DIRECT; t <= TR_TYPE_SOCKS; t++) {
 		int rc = ts_service_add(
 			ctx, "transport", tr_type_service((enum tr_type)t),
@@ -561,15 +594,22 @@ tr_init(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 static int
 tr_reload(struct ts_ctx *ctx, const struct ts_cfg *cfg)
 {
-	tr_settings_free(ts_ctx_data(ctx));
-	ts_ctx_set_data(ctx, tr_settings_new(cfg, ctx));
+	struct tr_module *m = ts_ctx_data(ctx);
+	tr_settings_free(m->set);
+	m->set = tr_settings_new(cfg, ctx);
 	return 0;
 }
 
 static void
 tr_shutdown(struct ts_ctx *ctx)
 {
-	tr_settings_free(ts_ctx_data(ctx));
+	struct tr_module *m = ts_ctx_data(ctx);
+	if (m == NULL)
+		return;
+	/* Kept connections are closed; those in use outlive the pool. */
+	tr_pool_free(&m->pool);
+	tr_settings_free(m->set);
+	free(m);
 	ts_ctx_set_data(ctx, NULL);
 }
 

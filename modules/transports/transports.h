@@ -79,6 +79,9 @@ struct tr_settings {
 	enum tr_family family;
 	bool starttls;
 	char *tls_ca_file; /* NULL: the system's trust store */
+	unsigned max_per_host; /* connections open at once per destination */
+	unsigned max_per_conn; /* transactions per connection */
+	uint64_t idle_timeout_ms; /* a kept connection's wait; 0: no reuse */
 	struct tr_instance *instances;
 	size_t instance_count;
 	struct tr_route *routes;
@@ -92,10 +95,17 @@ const struct tr_instance *tr_instance_find(const struct tr_settings *set,
 /* The settings in force (ctx is the module's). */
 const struct tr_settings *tr_settings(const struct ts_ctx *ctx);
 
+struct tr_pool;
+/* The connection pool (pool.h) of the module; lives until shutdown. */
+struct tr_pool *tr_module_pool(const struct ts_ctx *ctx);
+
 /*
  * The transport services (direct.c): one vtable for every type; the
  * instance name picks the behaviour.
  */
 extern const struct ts_transport tr_direct_transport;
+
+/* The pool's drop callback (direct.c): close a kept connection. */
+void tr_direct_drop_parked(void *attempt);
 
 #endif
