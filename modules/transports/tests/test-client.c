@@ -282,6 +282,135 @@ test_lockstep(void **state)
 	run(&cv);
 }
 
+/* Feed one line; check what the client sends and wants. */
+static void
+line(struct tr_client *c, const char *in, const char *out, int want)
+{
+	enum tr_want w = tr_client_line(c, in, strlen(in));
+	size_t len;
+	const char *got = tr_client_output(c, &len);
+	const char *x = out != NULL ? out : "";
+	if (len != strlen(x) || memcmp(got, x, len) != 0) {
+		char *g = show(got, len);
+		fail_msg("after \"%s\": sent \"%s\", expected \"%s\"", in, g,
+			 x);
+	}
+	tr_client_output_clear(c);
+	if (want >= 0)
+		assert_int_equal((int)w, want);
+}
+
+/*
+ * keep_open: after the transaction the machine idles instead of QUIT;
+ * reuse sends RSET, then the next transaction (pipelined); a refused
+ * RSET fails the host; quit from idle says QUIT.
+ */
+static void
+test_keep_open_and_reuse(void **state)
+{
+	(void)state;
+	struct ts_txn_mail mail = MAIL_PLAIN;
+	struct ts_txn_rcpt r1 = RCPT("b@dst.example"),
+			   r2 = RCPT("c@dst.example");
+	const struct ts_txn_rcpt *rp1[] = { &r1 }, *rp2[] = { &r2 };
+	struct tr_client_params p = {
+		.helo_name = "client.example",
+		.mail = &mail,
+		.rcpts = rp1,
+		.rcpt_count = 1,
+		.size = 100,
+		.tls = TR_TLS_NEVER,
+		.keep_open = true,
+	};
+	struct tr_client *c = tr_client_new(&p);
+	line(c, "220 mx ESMTP", "EHLO client.example\r\n", TR_WANT_REPLY);
+	line(c, "250-mx", NULL, -1);
+	line(c, "250 PIPELINING",
+	     "MAIL FROM:<a@src.example>\r\n"
+	     "RCPT TO:<b@dst.example>\r\nDATA\r\n",
+	     TR_WANT_REPLY);
+	line(c, "250 ok", NULL, -1);
+	line(c, "250 ok", NULL, -1);
+	line(c, "354 go", NULL, TR_WANT_BODY);
+	tr_client_body(c, "x\r\n", 3);
+	tr_client_output_clear(c);
+	tr_client_body_end(c);
+	tr_client_output_clear(c);
+	line(c, "250 2.0.0 first", NULL, TR_WANT_IDLE);
+	assert_true(tr_client_done(c));
+	assert_true(tr_client_idle(c));
+	assert_false(tr_client_host_failed(c));
+	assert_int_equal(tr_client_result(c, 0)->code, 250);
+
+	/* The next transaction on the same session. */
+	p.rcpts = rp2;
+	assert_int_equal(tr_client_reuse(c, &p), TR_WANT_REPLY);
+	size_t len;
+	const char *out = tr_client_output(c, &len);
+	assert_int_equal(len, 6);
+	assert_memory_equal(out, "RSET\r\n", 6);
+	tr_client_output_clear(c);
+	assert_false(tr_client_done(c));
+	assert_false(tr_client_idle(c));
+	line(c, "250 reset",
+	     "MAIL FROM:<a@src.example>\r\n"
+	     "RCPT TO:<c@dst.example>\r\nDATA\r\n",
+	     TR_WANT_REPLY);
+	line(c, "250 ok", NULL, -1);
+	line(c, "550 5.1.1 no such user", NULL, -1);
+	/* every RCPT refused: the pipelined DATA's 503 ends it, idle */
+	line(c, "503 5.5.1 no recipients", NULL, TR_WANT_IDLE);
+	assert_int_equal(tr_client_result(c, 0)->code, 550);
+
+	/* A refused RSET: the host (this kept session) failed. */
+	p.rcpts = rp1;
+	tr_client_reuse(c, &p);
+	tr_client_output_clear(c);
+	line(c, "421 4.4.2 closing", NULL, TR_WANT_CLOSE);
+	assert_true(tr_client_done(c));
+	tr_client_free(&c);
+
+	/* Idle, then QUIT. */
+	c = tr_client_new(&p);
+	line(c, "220 mx", "EHLO client.example\r\n", -1);
+	line(c, "250-mx", NULL, -1);
+	line(c, "250 PIPELINING",
+	     "MAIL FROM:<a@src.example>\r\n"
+	     "RCPT TO:<b@dst.example>\r\nDATA\r\n",
+	     -1);
+	line(c, "250 ok", NULL, -1);
+	line(c, "250 ok", NULL, -1);
+	line(c, "354 go", NULL, TR_WANT_BODY);
+	tr_client_body_end(c);
+	tr_client_output_clear(c);
+	line(c, "250 ok", NULL, TR_WANT_IDLE);
+	assert_int_equal(tr_client_quit(c), TR_WANT_REPLY);
+	out = tr_client_output(c, &len);
+	assert_int_equal(len, 6);
+	assert_memory_equal(out, "QUIT\r\n", 6);
+	tr_client_output_clear(c);
+	line(c, "221 bye", NULL, TR_WANT_CLOSE);
+	tr_client_free(&c);
+
+	/* A RSET answered 5xx fails the host too. */
+	c = tr_client_new(&p);
+	line(c, "220 mx", "EHLO client.example\r\n", -1);
+	line(c, "250 mx",
+	     "MAIL FROM:<a@src.example>\r\n", -1);
+	line(c, "250 ok", "RCPT TO:<b@dst.example>\r\n", -1);
+	line(c, "250 ok", "DATA\r\n", -1);
+	line(c, "354 go", NULL, TR_WANT_BODY);
+	tr_client_body_end(c);
+	tr_client_output_clear(c);
+	line(c, "250 ok", NULL, TR_WANT_IDLE);
+	tr_client_reuse(c, &p);
+	tr_client_output_clear(c);
+	line(c, "502 5.5.1 no RSET here", "QUIT\r\n", TR_WANT_REPLY);
+	assert_true(tr_client_host_failed(c));
+	assert_int_equal(tr_client_result(c, 0)->code, 451);
+	tr_client_free(&c);
+}
+
 static void
 test_pipelining(void **state)
 {
@@ -1297,6 +1426,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lockstep),
+		cmocka_unit_test(test_keep_open_and_reuse),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_pipelined_mail_refused),
 		cmocka_unit_test(test_pipelined_no_rcpt_but_354),
