@@ -83,6 +83,9 @@ tr_pool_free(struct tr_pool **pool)
 		while (d->parked != NULL) {
 			struct tr_parked *k = d->parked;
 			d->parked = k->next;
+			/* the dropped item gives its slot back with it */
+			if (d->active > 0)
+				d->active--;
 			p->drop(k->item);
 			free(k);
 		}
