@@ -50,7 +50,9 @@ struct tr_attempt {
 	bool no_tls; /* this attempt does not try STARTTLS */
 	/* what the TLS policy demands of this host (none: opportunistic) */
 	enum ts_tls_verify verify;
-	const struct ts_tls_policy_host *dane; /* TLSA records, or NULL */
+	/* TLSA records, or NULL; points into the delivery's policy, so
+	 * only until TLS is up (cleared when the connection is kept) */
+	const struct ts_tls_policy_host *dane;
 	char *tls_required_by; /* "the TLS policy (mta-sts)", or NULL */
 	/* connection reuse (pool.h) */
 	struct tr_dest *dest; /* the slot this connection holds, or NULL */

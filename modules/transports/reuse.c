@@ -96,6 +96,8 @@ tr_attempt_park(struct tr_attempt *a)
 		return;
 	}
 	a->parked = true;
+	/* TLS is settled: the TLSA records belonged to the delivery */
+	a->dane = NULL;
 	ts_timer_start(a->timer, set->idle_timeout_ms, 0);
 	ts_conn_log(a->conn, a->ctx, TS_LOG_DEBUG,
 		    "connection kept host=%s transactions=%u", a->host,
