@@ -33,6 +33,7 @@ SMTP_DIR = os.path.join(h.BUILDDIR, "modules", "smtp", ".libs")
 SPF_DIR = os.path.join(h.BUILDDIR, "modules", "spf", ".libs")
 DKIM_DIR = os.path.join(h.BUILDDIR, "modules", "dkim", ".libs")
 DMARC_DIR = os.path.join(h.BUILDDIR, "modules", "dmarc", ".libs")
+IPREV_DIR = os.path.join(h.BUILDDIR, "modules", "iprev", ".libs")
 PASSWORD = "dmarc test password"
 VECTORS = os.path.join(h.SRCDIR, "..", "shared", "testdata", "dkim",
                        "dkimpy")
@@ -91,13 +92,14 @@ class Dmarc(h.TempDirTest):
     stored = SmtpBase.stored
 
     def start(self, dmarc="", spf=True, dmarc_on=True, dns_port=None,
-              expect_start=True, submission=False):
+              expect_start=True, submission=False, iprev=False):
         # One module dir of links: five build dirs make a line longer
         # than the ini reader takes in deep (sanitizer) build trees.
         mods = os.path.join(self.tmp, "modules")
         os.makedirs(mods, exist_ok=True)
         for d, name in ((SMTP_DIR, "smtp"), (SPF_DIR, "spf"),
-                        (DKIM_DIR, "dkim"), (DMARC_DIR, "dmarc")):
+                        (DKIM_DIR, "dkim"), (DMARC_DIR, "dmarc"),
+                        (IPREV_DIR, "iprev")):
             link = os.path.join(mods, name + ".so")
             if not os.path.exists(link):
                 os.symlink(os.path.abspath(os.path.join(d, name + ".so")),
@@ -125,6 +127,9 @@ class Dmarc(h.TempDirTest):
         cfg.write("conf.d/30-dkim.ini", "[module dkim]\nenabled = yes\n")
         cfg.write("conf.d/35-dmarc.ini", "[module dmarc]\nenabled = %s\n"
                   % ("yes" if dmarc_on else "no") + dmarc)
+        if iprev:
+            cfg.write("conf.d/30-iprev.ini",
+                      "[module iprev]\nenabled = yes\n")
         self.cfg = cfg
         if submission:
             r = subprocess.run([h.TESSERA, "account", "passwd", "alice",
@@ -173,6 +178,23 @@ class Dmarc(h.TempDirTest):
         return dkim.sign(msg, b"rsa", b"good.example", read("test.private"),
                          include_headers=[b"from", b"to", b"subject",
                                           b"date", b"message-id"]) + msg
+
+    def test_one_header_for_all_checks(self):
+        # spf, dkim, dmarc and iprev (127.0.0.1 is localhost, answered
+        # inside the resolver) in one Authentication-Results header.
+        self.start(iprev=True)
+        self.send("s@good.example",
+                  self.signed(message("s@good.example", "all four")))
+        msgs = self.stored("alice")
+        self.assertEqual(msgs[0].count(b"Authentication-Results:"), 1)
+        ar = self.auth_results(msgs[0])
+        for part in (r"iprev=pass \(localhost; DNSSEC insecure\) "
+                     r"policy\.iprev=127\.0\.0\.1",
+                     r"spf=pass \(DNSSEC secure\) "
+                     r"smtp\.mailfrom=s@good\.example",
+                     r"dkim=pass \([^)]*\) header\.d=good\.example",
+                     r"dmarc=pass \(p=reject sp=reject; DNSSEC secure\)"):
+            self.assertRegex(ar, part)
 
     def test_aligned_message_passes(self):
         self.start()
