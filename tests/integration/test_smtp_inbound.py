@@ -373,7 +373,9 @@ class SmtpInbound(SmtpBase):
         self.start(module_extra="max_message_size = 5M\n")
         body = b"Subject: large\r\n\r\n" + b"".join(
             b"%06d " % i + b"z" * 70 + b"\r\n" for i in range(40000))
-        c = self.smtp()
+        # 3 MB through ASan on a loaded machine: a generous wait.
+        c = smtplib.SMTP("127.0.0.1", self.port, timeout=120)
+        self.addCleanup(c.close)
         self.assertEqual(c.sendmail("s@remote.test", ["alice@example.org"],
                                     body), {})
         c.quit()
