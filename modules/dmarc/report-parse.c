@@ -41,7 +41,8 @@ dmarc_report_parser_init(void)
 	xmlInitParser();
 }
 
-/* --- freeing and totals ---------------------------------------------------- */
+/* --- freeing and totals ----------------------------------------------------
+ */
 
 static void
 dmarc_report_record_clear(struct dmarc_report_record *r)
@@ -89,9 +90,17 @@ dmarc_report_free(struct dmarc_report **report)
 	for (size_t i = 0; i < r->error_count; i++)
 		free(r->errors[i]);
 	free(r->errors);
-	char **policy[] = { &r->domain, &r->adkim, &r->aspf, &r->p,
-			    &r->sp, &r->np, &r->pct, &r->t,
-			    &r->psd, &r->fo, &r->discovery_method };
+	char **policy[] = { &r->domain,
+			    &r->adkim,
+			    &r->aspf,
+			    &r->p,
+			    &r->sp,
+			    &r->np,
+			    &r->pct,
+			    &r->t,
+			    &r->psd,
+			    &r->fo,
+			    &r->discovery_method };
 	for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
 		free(*policy[i]);
 	for (size_t i = 0; i < r->record_count; i++)
@@ -119,15 +128,15 @@ dmarc_report_totals(const struct dmarc_report *report,
 	}
 }
 
-/* --- reading a subtree ----------------------------------------------------- */
+/* --- reading a subtree -----------------------------------------------------
+ */
 
 struct dmarc_parse {
 	struct dmarc_report *report;
 	char *error; /* the first problem found */
 };
 
-static void
-dmarc_parse_fail(struct dmarc_parse *p, const char *fmt, ...)
+static void dmarc_parse_fail(struct dmarc_parse *p, const char *fmt, ...)
 	TS_PRINTF(2, 3);
 
 static void
@@ -299,9 +308,9 @@ dmarc_parse_policy(struct dmarc_parse *p, const xmlNode *pol)
 	for (const xmlNode *n = pol->children; n != NULL; n = n->next)
 		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 			if (dmarc_is(n, fields[i].name)) {
-				dmarc_take((char **)((char *)r +
-						     fields[i].offset),
-					   n);
+				dmarc_take(
+					(char **)((char *)r + fields[i].offset),
+					n);
 				break;
 			}
 }
@@ -348,8 +357,7 @@ dmarc_parse_row(struct dmarc_parse *p, struct dmarc_report_record *rec,
 						if (dmarc_is(c, "type"))
 							dmarc_take(&why->type,
 								   c);
-						else if (dmarc_is(c,
-								  "comment"))
+						else if (dmarc_is(c, "comment"))
 							dmarc_take(
 								&why->comment,
 								c);
@@ -366,10 +374,10 @@ dmarc_parse_auth(struct dmarc_report_record *rec, const xmlNode *auth)
 	for (const xmlNode *n = auth->children; n != NULL; n = n->next) {
 		if (dmarc_is(n, "dkim") &&
 		    rec->dkim_count < DMARC_REPORT_MAX_REPEAT) {
-			rec->dkim_results = ts_xrealloc(
-				rec->dkim_results,
-				(rec->dkim_count + 1) *
-					sizeof(*rec->dkim_results));
+			rec->dkim_results =
+				ts_xrealloc(rec->dkim_results,
+					    (rec->dkim_count + 1) *
+						    sizeof(*rec->dkim_results));
 			struct dmarc_report_dkim *d =
 				&rec->dkim_results[rec->dkim_count++];
 			memset(d, 0, sizeof(*d));
@@ -386,9 +394,10 @@ dmarc_parse_auth(struct dmarc_report_record *rec, const xmlNode *auth)
 			}
 		} else if (dmarc_is(n, "spf") &&
 			   rec->spf_count < DMARC_REPORT_MAX_REPEAT) {
-			rec->spf_results = ts_xrealloc(
-				rec->spf_results, (rec->spf_count + 1) *
-							  sizeof(*rec->spf_results));
+			rec->spf_results =
+				ts_xrealloc(rec->spf_results,
+					    (rec->spf_count + 1) *
+						    sizeof(*rec->spf_results));
 			struct dmarc_report_spf *s =
 				&rec->spf_results[rec->spf_count++];
 			memset(s, 0, sizeof(*s));
@@ -408,8 +417,7 @@ dmarc_parse_auth(struct dmarc_report_record *rec, const xmlNode *auth)
 }
 
 static void
-dmarc_parse_record(struct dmarc_parse *p, const xmlNode *node,
-		   size_t *capacity)
+dmarc_parse_record(struct dmarc_parse *p, const xmlNode *node, size_t *capacity)
 {
 	struct dmarc_report *r = p->report;
 	if (r->record_count >= DMARC_REPORT_MAX_RECORDS) {
@@ -419,8 +427,8 @@ dmarc_parse_record(struct dmarc_parse *p, const xmlNode *node,
 	}
 	if (r->record_count == *capacity) {
 		*capacity = *capacity == 0 ? 16 : *capacity * 2;
-		r->records =
-			ts_xrealloc(r->records, *capacity * sizeof(*r->records));
+		r->records = ts_xrealloc(r->records,
+					 *capacity * sizeof(*r->records));
 	}
 	size_t index = r->record_count++;
 	struct dmarc_report_record *rec = &r->records[index];
@@ -447,7 +455,8 @@ dmarc_parse_record(struct dmarc_parse *p, const xmlNode *node,
 		dmarc_parse_fail(p, "record %zu has no count", index + 1);
 }
 
-/* --- the document ---------------------------------------------------------- */
+/* --- the document ----------------------------------------------------------
+ */
 
 /* libxml2's first error, kept instead of printed to stderr. */
 static void
@@ -476,9 +485,9 @@ dmarc_report_parse(const char *xml, size_t len, struct dmarc_report **report_r,
 		return TS_E_INVAL;
 	}
 	/* No NOENT, no DTDLOAD/DTDATTR, no HUGE: see the file comment. */
-	xmlTextReaderPtr reader = xmlReaderForMemory(
-		xml, (int)len, "report.xml", NULL,
-		XML_PARSE_NONET | XML_PARSE_NOWARNING);
+	xmlTextReaderPtr reader =
+		xmlReaderForMemory(xml, (int)len, "report.xml", NULL,
+				   XML_PARSE_NONET | XML_PARSE_NOWARNING);
 	if (reader == NULL) {
 		*error_r = ts_xstrdup("cannot start the XML parser");
 		dmarc_report_free(&p.report);
@@ -509,14 +518,14 @@ dmarc_report_parse(const char *xml, size_t len, struct dmarc_report **report_r,
 			ret = xmlTextReaderRead(reader);
 			continue;
 		}
-		bool wanted = depth == 1 && name != NULL &&
-			      (strcmp(name, "record") == 0 ||
-			       (strcmp(name, "report_metadata") == 0 &&
-				!meta_seen) ||
-			       (strcmp(name, "policy_published") == 0 &&
-				!policy_seen) ||
-			       (strcmp(name, "version") == 0 &&
-				p.report->version == NULL));
+		bool wanted =
+			depth == 1 && name != NULL &&
+			(strcmp(name, "record") == 0 ||
+			 (strcmp(name, "report_metadata") == 0 && !meta_seen) ||
+			 (strcmp(name, "policy_published") == 0 &&
+			  !policy_seen) ||
+			 (strcmp(name, "version") == 0 &&
+			  p.report->version == NULL));
 		if (!wanted) {
 			ret = xmlTextReaderRead(reader);
 			continue;

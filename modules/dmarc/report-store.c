@@ -75,7 +75,8 @@ dmarc_report_key(const struct dmarc_report *report,
 	key_r[DMARC_REPORT_KEY_LEN] = '\0';
 }
 
-/* --- to JSON --------------------------------------------------------------- */
+/* --- to JSON ---------------------------------------------------------------
+ */
 
 /*
  * A JSON string; bytes that are not UTF-8 (a file name given on the
@@ -205,9 +206,9 @@ dmarc_report_to_json(const struct dmarc_report *r, bool pretty)
 				      dmarc_record_json(&r->records[i]));
 	json_object_set_new(root, "records", records);
 
-	char *text = json_dumps(root, JSON_PRESERVE_ORDER |
-					      (pretty ? JSON_INDENT(2)
-						      : JSON_COMPACT));
+	char *text =
+		json_dumps(root, JSON_PRESERVE_ORDER | (pretty ? JSON_INDENT(2)
+							       : JSON_COMPACT));
 	json_decref(root);
 	if (text == NULL)
 		abort(); /* only on out-of-memory */
@@ -215,7 +216,8 @@ dmarc_report_to_json(const struct dmarc_report *r, bool pretty)
 	return text;
 }
 
-/* --- from JSON ------------------------------------------------------------- */
+/* --- from JSON -------------------------------------------------------------
+ */
 
 static char *
 dmarc_json_get(const json_t *obj, const char *name)
@@ -290,8 +292,7 @@ dmarc_report_from_json(const char *text, size_t len, char **error_r)
 		*error_r = ts_xasprintf("line %d: %s", jerr.line, jerr.text);
 		return NULL;
 	}
-	const char *format =
-		json_string_value(json_object_get(root, "format"));
+	const char *format = json_string_value(json_object_get(root, "format"));
 	const json_t *meta = json_object_get(root, "report_metadata");
 	if (format == NULL || strcmp(format, DMARC_STORE_FORMAT) != 0 ||
 	    !json_is_object(meta)) {
@@ -301,7 +302,8 @@ dmarc_report_from_json(const char *text, size_t len, char **error_r)
 	}
 	struct dmarc_report *r = ts_xcalloc(1, sizeof(*r));
 	r->key = dmarc_json_get(root, "key");
-	r->stored = (int64_t)json_integer_value(json_object_get(root, "stored"));
+	r->stored =
+		(int64_t)json_integer_value(json_object_get(root, "stored"));
 	r->source = dmarc_json_get(root, "source");
 	r->version = dmarc_json_get(root, "version");
 	r->org_name = dmarc_json_get(meta, "org_name");
@@ -351,7 +353,8 @@ dmarc_report_from_json(const char *text, size_t len, char **error_r)
 	return r;
 }
 
-/* --- files ----------------------------------------------------------------- */
+/* --- files -----------------------------------------------------------------
+ */
 
 static int
 dmarc_fsync_dir(const char *dir)
@@ -497,11 +500,9 @@ dmarc_read_file(const char *path, size_t *len_r)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	struct stat st;
+	struct stat st = { 0 };
 	if (fstat(fd, &st) != 0 || st.st_size > DMARC_STORE_MAX_FILE) {
-		if (errno == 0 || st.st_size > DMARC_STORE_MAX_FILE)
-			errno = EFBIG;
-		int e = errno;
+		int e = st.st_size > DMARC_STORE_MAX_FILE ? EFBIG : errno;
 		close(fd);
 		errno = e;
 		return NULL;
@@ -577,7 +578,8 @@ dmarc_report_load_all(const char *dir, struct dmarc_report ***reports_r,
 			continue;
 		}
 		char *why = NULL;
-		struct dmarc_report *r = dmarc_report_from_json(text, len, &why);
+		struct dmarc_report *r =
+			dmarc_report_from_json(text, len, &why);
 		free(text);
 		if (r == NULL) {
 			fprintf(stderr, "tessera dmarc: %s: %s\n", path, why);

@@ -46,8 +46,8 @@ dmarc_blob_kind(const unsigned char *p, size_t len)
 	size_t i = 0;
 	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 		i = 3;
-	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
-			   p[i] == '\n'))
+	while (i < len &&
+	       (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
 		i++;
 	if (i < len && p[i] == '<')
 		return DMARC_BLOB_XML;
@@ -65,9 +65,8 @@ dmarc_doc_add(struct dmarc_report_docs *docs, const char *name)
 	return d;
 }
 
-static void
-dmarc_doc_error(struct dmarc_report_docs *docs, const char *name,
-		const char *fmt, ...) TS_PRINTF(3, 4);
+static void dmarc_doc_error(struct dmarc_report_docs *docs, const char *name,
+			    const char *fmt, ...) TS_PRINTF(3, 4);
 
 static void
 dmarc_doc_error(struct dmarc_report_docs *docs, const char *name,
@@ -93,7 +92,8 @@ dmarc_report_docs_free(struct dmarc_report_docs *docs)
 	docs->count = 0;
 }
 
-/* --- gzip ------------------------------------------------------------------ */
+/* --- gzip ------------------------------------------------------------------
+ */
 
 /*
  * Inflate a gzip stream (several members are joined, RFC 1952 2.2) into a
@@ -130,8 +130,8 @@ dmarc_gunzip(const unsigned char *in, size_t len, uint64_t max, size_t *len_r,
 			out = ts_xrealloc(out, cap + 1);
 		}
 		size_t in_chunk = len - pos > UINT_MAX ? UINT_MAX : len - pos;
-		size_t out_chunk = cap - used > UINT_MAX ? UINT_MAX
-							 : cap - used;
+		size_t out_chunk =
+			cap - used > UINT_MAX ? UINT_MAX : cap - used;
 		zs.next_in = (Bytef *)(in + pos);
 		zs.avail_in = (uInt)in_chunk;
 		zs.next_out = (Bytef *)(out + used);
@@ -171,7 +171,8 @@ dmarc_gunzip(const unsigned char *in, size_t len, uint64_t max, size_t *len_r,
 	return out;
 }
 
-/* --- zip ------------------------------------------------------------------- */
+/* --- zip -------------------------------------------------------------------
+ */
 
 static bool
 dmarc_name_ends(const char *name, const char *suffix)
@@ -241,8 +242,8 @@ fail:
 }
 
 static void
-dmarc_unzip(const unsigned char *in, size_t len, const char *name,
-	    uint64_t max, struct dmarc_report_docs *docs)
+dmarc_unzip(const unsigned char *in, size_t len, const char *name, uint64_t max,
+	    struct dmarc_report_docs *docs)
 {
 	zip_error_t ze;
 	zip_error_init(&ze);
@@ -281,7 +282,8 @@ dmarc_unzip(const unsigned char *in, size_t len, const char *name,
 	zip_discard(za);
 }
 
-/* --- one attachment or file ------------------------------------------------ */
+/* --- one attachment or file ------------------------------------------------
+ */
 
 /*
  * Unpack one blob as gzip, zip or XML.  Returns false (adding nothing)
@@ -327,7 +329,8 @@ dmarc_unpack_blob(const unsigned char *data, size_t len, const char *name,
 	return false;
 }
 
-/* --- inside a message ------------------------------------------------------ */
+/* --- inside a message ------------------------------------------------------
+ */
 
 static const char *
 dmarc_part_name(const struct ts_mime_part *part)
@@ -350,8 +353,7 @@ dmarc_part_wanted(const struct ts_mime_part *part, const char *name,
 		  bool *maybe_r)
 {
 	static const char *const types[] = {
-		"gzip", "x-gzip", "zip", "x-zip", "x-zip-compressed",
-		"xml",
+		"gzip", "x-gzip", "zip", "x-zip", "x-zip-compressed", "xml",
 	};
 	*maybe_r = false;
 	if (ts_mime_part_is(part, "text", "xml"))
