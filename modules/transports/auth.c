@@ -25,14 +25,10 @@ tr_auth_begin(void *arg, const char *offered, bool tls_on, char **command_r,
 	}
 	uint8_t cb[128];
 	size_t cb_len = sizeof(cb);
-	const char *cb_type = "tls-exporter";
-	if (ts_conn_tls_channel_binding(a->conn, cb_type, cb, &cb_len) != 0) {
-		cb_type = "tls-unique";
-		cb_len = sizeof(cb);
-		if (ts_conn_tls_channel_binding(a->conn, cb_type, cb,
-						&cb_len) != 0)
-			cb_type = NULL;
-	}
+	const char *cb_type = NULL;
+	if (ts_conn_tls_best_channel_binding(a->conn, &cb_type, cb,
+					     &cb_len) != 0)
+		cb_type = NULL;
 	const char *mech = s->mechanism;
 	if (mech == NULL)
 		mech = ts_sasl_client_choose(offered, tls_on, cb_type != NULL,
