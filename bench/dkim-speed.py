@@ -7,7 +7,9 @@ key record from a dnsfunc (no DNS); tessera's bench hands it over directly.
 OpenDKIM (Debian opendkim-tools) is measured for signing only, through
 opendkim-testmsg — one process per message, since the tools have no
 in-process loop, and verifying would need the key in real DNS — so its
-column shows what that tool does, not libopendkim's raw speed.  Installed
+column shows what that tool does, not libopendkim's raw speed; and
+opendkim-testmsg (2.11) signs with a=rsa-sha1, without an option to
+choose rsa-sha256, and rejects Ed25519 keys.  Installed
 by this script when run as root (apt-get), else the column says n/a.
 Not a test.
 
