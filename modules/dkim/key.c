@@ -78,10 +78,13 @@ dkim_key_parse(const char *text, size_t len, struct dkim_key *out, char *err,
 	while ((rc = dkim_tag_next(text, len, &pos, &n, &nl, &v, &vl)) == 1) {
 		idx++;
 		if (dkim_key_tag(n, nl, "v")) {
-			if (idx != 1 || vl != 5 || memcmp(v, "DKIM1", 5) != 0)
+			if (idx != 1 || vl != 5 ||
+			    memcmp(v, "DKIM1", 5) != 0) {
+				dkim_key_clear(&key);
 				return dkim_key_err(err, errlen,
 						    "key record v= is not "
 						    "DKIM1 first");
+			}
 		} else if (dkim_key_tag(n, nl, "k")) {
 			if (have_k)
 				goto dup;
@@ -90,10 +93,12 @@ dkim_key_parse(const char *text, size_t len, struct dkim_key *out, char *err,
 				key.type = DKIM_KEY_RSA;
 			else if (vl == 7 && strncasecmp(v, "ed25519", 7) == 0)
 				key.type = DKIM_KEY_ED25519;
-			else
+			else {
+				dkim_key_clear(&key);
 				return dkim_key_err(
 					err, errlen, "unknown key type k=%.*s",
 					(int)(vl > 30 ? 30 : vl), v);
+			}
 		} else if (dkim_key_tag(n, nl, "h")) {
 			key.sha256_ok = dkim_key_list_has(v, vl, "sha256");
 			key.sha1_ok = dkim_key_list_has(v, vl, "sha1");
