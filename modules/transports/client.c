@@ -942,6 +942,16 @@ out:
 
 /* --- public -------------------------------------------------------------- */
 
+/* Per-recipient results and RCPT outcomes of a new transaction. */
+static void
+tr_client_txn_alloc(struct tr_client *c, size_t rcpt_count)
+{
+	c->results = ts_xcalloc(rcpt_count ? rcpt_count : 1,
+				sizeof(*c->results));
+	c->accepted = ts_xcalloc(rcpt_count ? rcpt_count : 1,
+				 sizeof(*c->accepted));
+}
+
 struct tr_client *
 tr_client_new(const struct tr_client_params *params)
 {
@@ -951,10 +961,7 @@ tr_client_new(const struct tr_client_params *params)
 	c->want = TR_WANT_REPLY;
 	c->tls_on = params->tls_active;
 	c->at_bol = true;
-	c->results = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
-				sizeof(*c->results));
-	c->accepted = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
-				 sizeof(*c->accepted));
+	tr_client_txn_alloc(c, params->rcpt_count);
 	return c;
 }
 
@@ -971,10 +978,7 @@ tr_client_reuse(struct tr_client *c, const struct tr_client_params *params)
 	c->p.rcpts = params->rcpts;
 	c->p.rcpt_count = params->rcpt_count;
 	c->p.size = params->size;
-	c->results = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
-				sizeof(*c->results));
-	c->accepted = ts_xcalloc(params->rcpt_count ? params->rcpt_count : 1,
-				 sizeof(*c->accepted));
+	tr_client_txn_alloc(c, params->rcpt_count);
 	c->accepted_count = 0;
 	c->rcpts_answered = 0;
 	c->next_rcpt = 0;
